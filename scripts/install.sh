@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what the project needs, idempotently: pipenv, the Pipfile's pinned packages into ./.venv,
+# and the pinned cdktf CLI from package-lock.json. Usage: scripts/install.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PIPENV_VERSION=2026.10.3
+export PIPENV_VENV_IN_PROJECT=1 PIPENV_NOSPIN=1 PIPENV_YES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Byte-compile at install time even where PYTHONDONTWRITEBYTECODE is set: without .pyc files every
+# import of the aws bindings recompiles them (~40 s).
+unset PYTHONDONTWRITEBYTECODE
+
+if ! command -v pipenv >/dev/null 2>&1 || [ "$(pipenv --version 2>/dev/null | awk '{print $3}')" != "$PIPENV_VERSION" ]; then
+  echo "==> installing pipenv $PIPENV_VERSION"
+  python3 -m pip install --quiet "pipenv==$PIPENV_VERSION"
+fi
+
+stamp=.venv/.installed-$( (cat Pipfile; echo "$*") | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "==> installing Python packages (Pipfile pins; no lock file is committed)"
+  # --skip-lock: install the Pipfile's exact pins; Pipfile.lock would record the index host.
+  pipenv install --skip-lock ${1:+"$1"}
+  rm -f .venv/.installed-*; touch "$stamp"
+fi
+
+if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "==> installing the cdktf CLI (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi

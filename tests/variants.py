@@ -1,0 +1,44 @@
+"""The stacks the test session synthesizes: the shipped environments plus variants that exercise
+other branches (backends, NAT modes, auth modes, versions). All synthesized in one App."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stacks.config import ENVIRONMENTS_DIR, StackConfig, environment_files, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+EMULATOR_ENV = ROOT / "tests" / "environments"
+
+
+def _override(base: StackConfig, **changes: dict) -> StackConfig:
+    data = base.model_dump(mode="json", exclude_unset=False)
+    for section, values in changes.items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict) and section != "backend":
+            data[section] = {**data[section], **values}
+        else:
+            data[section] = values
+    return StackConfig.model_validate(data)
+
+
+def _variants() -> dict[str, StackConfig]:
+    dev = load_config(ENVIRONMENTS_DIR / "dev.yaml")
+    return {
+        "t-cloud": _override(dev, name="platform-tc", backend={"type": "cloud", "organization": "acme", "workspace": "platform-tc"}),
+        "t-local": _override(dev, name="platform-tl", backend={"type": "local"}),
+        "t-exec-cloud": _override(dev, name="platform-te", backend={"type": "cloud", "organization": "acme", "workspace": "te"},
+                                  kubernetes_auth={"mode": "exec"}),
+        "t-ha-nat": _override(dev, name="platform-ha", network={"single_nat_gateway": False}),
+        "t-two-az": _override(dev, name="platform-2az", network={"availability_zones": ["us-west-2a", "us-west-2b"]}),
+        "t-k8s-132": _override(dev, name="platform-132", cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),
+    }
+
+
+VARIANTS = ("dev", "prod", "t-cloud", "t-local", "t-exec-cloud", "t-ha-nat", "t-two-az", "t-k8s-132")
+
+
+def variant_configs() -> dict[str, StackConfig]:
+    configs = {env: load_config(path) for env, path in environment_files().items()}
+    configs.update(_variants())
+    assert set(configs) == set(VARIANTS), sorted(configs)
+    return configs
