@@ -34,11 +34,12 @@ def _variants() -> dict[str, StackConfig]:
     }
 
 
-VARIANTS = ("dev", "prod", "t-cloud", "t-local", "t-exec-cloud", "t-ha-nat", "t-two-az", "t-k8s-132")
+VARIANTS = ("dev", "prod", "emulator", "t-cloud", "t-local", "t-exec-cloud", "t-ha-nat", "t-two-az", "t-k8s-132")
 
 
 def variant_configs() -> dict[str, StackConfig]:
     configs = {env: load_config(path) for env, path in environment_files().items()}
     configs.update(_variants())
+    configs["emulator"] = load_config(EMULATOR_ENV / "emulator.yaml")
     assert set(configs) == set(VARIANTS), sorted(configs)
     return configs
