@@ -15,6 +15,8 @@ from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
+from constructs.cluster import Cluster
+from constructs.iam import AwsContext, Iam
 from constructs.network import Network
 from constructs.policy import policy_document
 from stacks.config import StackConfig
@@ -32,10 +34,14 @@ class PlatformStack(TerraformStack):
 
         account = DataAwsCallerIdentity(self, "account")
         partition = DataAwsPartition(self, "partition")
-        self.key = self._kms_key(config, account.account_id, partition.partition)
+        aws = AwsContext(account_id=account.account_id, partition=partition.partition, region=config.region)
+        self.key = self._kms_key(config, aws)
 
         self.network = Network(self, "network", config=config.network, name=config.name, region=config.region,
                                kms_key_arn=self.key.arn)
+        self.iam = Iam(self, "iam", name=config.name, aws=aws, kms_key_arn=self.key.arn)
+        self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
+                               network=self.network, iam=self.iam, kms_key_arn=self.key.arn)
 
         self._outputs()
 
@@ -65,14 +71,14 @@ class PlatformStack(TerraformStack):
 
     # ------------------------------------------------------------------ shared encryption key
 
-    def _kms_key(self, config: StackConfig, account_id: str, partition: str) -> KmsKey:
+    def _kms_key(self, config: StackConfig, aws: AwsContext) -> KmsKey:
         """One customer-managed key (rotation on) for EKS secrets and the stack's log groups."""
         policy = policy_document(self, "kms-policy", [
             {
                 "Sid": "AccountAdministers",
                 "Action": "kms:*",
                 "Resource": "*",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Principal": {"AWS": f"arn:{aws.partition}:iam::{aws.account_id}:root"},
             },
             {
                 "Sid": "CloudWatchLogsEncrypts",
@@ -80,7 +86,7 @@ class PlatformStack(TerraformStack):
                 "Resource": "*",
                 "Principal": {"Service": f"logs.{config.region}.amazonaws.com"},
                 "Condition": {"ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{config.region}:{account_id}:log-group:*",
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:{aws.partition}:logs:{config.region}:{aws.account_id}:log-group:*",
                 }},
             },
         ])
@@ -92,12 +98,22 @@ class PlatformStack(TerraformStack):
     # ------------------------------------------------------------------ outputs
 
     def _outputs(self) -> None:
-        net = self.network
-        TerraformOutput(self, "vpc_id", value=net.vpc_id, description="VPC ID")
-        TerraformOutput(self, "private_subnet_ids", value=net.private_subnet_ids,
-                        description="Private (node) subnet IDs, in AZ order")
-        TerraformOutput(self, "public_subnet_ids", value=net.public_subnet_ids,
-                        description="Public (load balancer) subnet IDs, in AZ order")
+        """The seed's outputs, by their exact names."""
+        net, cluster, iam = self.network, self.cluster, self.iam
+        outputs = {
+            "cluster_name": (cluster.name, "EKS cluster name"),
+            "cluster_endpoint": (cluster.endpoint, "EKS API endpoint"),
+            "cluster_arn": (cluster.arn, "EKS cluster ARN"),
+            "kubeconfig": (cluster.kubeconfig, "kubeconfig (exec: aws eks get-token; holds no secret)"),
+            "oidc_provider_arn": (cluster.oidc_provider_arn, "OIDC provider ARN, for more IRSA roles"),
+            "oidc_provider_url": (cluster.oidc_issuer_url, "OIDC issuer URL"),
+            "vpc_id": (net.vpc_id, "VPC ID"),
+            "private_subnet_ids": (net.private_subnet_ids, "Private (node) subnet IDs, in AZ order"),
+            "public_subnet_ids": (net.public_subnet_ids, "Public (load balancer) subnet IDs, in AZ order"),
+            "karpenter_node_role_arn": (iam.node_role.arn, "IAM role of the nodes Karpenter launches"),
+        }
+        for name, (value, description) in outputs.items():
+            TerraformOutput(self, name, value=value, description=description)
 
 
 def build_app(configs: dict[str, StackConfig], outdir: str | None = None) -> App:

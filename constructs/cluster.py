@@ -1,0 +1,137 @@
+"""Cluster layer: the EKS control plane, IRSA, and the nodes Karpenter itself runs on.
+
+Creates:
+- the control-plane log group ``/aws/eks/<name>/cluster`` (KMS-encrypted, configured retention)
+  *before* the cluster, so EKS does not create an unmanaged, never-expiring one first;
+- the **EKS cluster**: private + public endpoint (public limited to ``public_access_cidrs``), nodes
+  in the private subnets, all five control-plane log types, secrets envelope-encrypted with the
+  stack's KMS key, ``access_config`` = ``API_AND_CONFIG_MAP`` with
+  ``bootstrap_cluster_creator_admin_permissions`` (whoever applies must reach the API in the same
+  apply to install Karpenter);
+- the **OIDC provider** for IRSA (``client_id_list = ["sts.amazonaws.com"]``; aws provider 5.x
+  fetches the thumbprint itself, so no TLS provider);
+- a small managed **controller node group** (no general node group: Karpenter provisions every
+  workload node). It hosts Karpenter and CoreDNS, which must not run on nodes Karpenter manages:
+  label ``karpenter.sh/controller=true``, taint ``CriticalAddonsOnly=true:NoSchedule``, AL2023;
+- the **access entry** (``EC2_LINUX``) for the Karpenter node role: without it Karpenter's nodes
+  never join;
+- the discovery tag ``karpenter.sh/discovery=<name>`` on the EKS-created cluster security group
+  (``aws_ec2_tag``): the EC2NodeClass selects its security group by that tag.
+
+Takes ``config`` (ClusterConfig), ``name``, ``region``, the ``network`` and ``iam`` layers and the KMS
+key ARN. Exposes ``cluster`` and its ``name``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
+``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``,
+``security_group_id`` and ``kubeconfig`` (exec-based, holds no secret).
+"""
+
+from __future__ import annotations
+
+import re
+
+from cdktf import Fn
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ec2_tag import Ec2Tag
+from cdktf_cdktf_provider_aws.eks_access_entry import EksAccessEntry
+from cdktf_cdktf_provider_aws.eks_cluster import EksCluster
+from cdktf_cdktf_provider_aws.eks_node_group import EksNodeGroup
+from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
+from constructs import Construct
+
+from constructs.iam import Iam
+from constructs.network import Network
+from stacks.config import ClusterConfig
+
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CONTROLLER_LABEL = {"karpenter.sh/controller": "true"}
+CONTROLLER_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}
+
+
+def ami_type(instance_type: str) -> str:
+    """AL2023 AMI type for an instance type: ARM for Graviton families (m7g, c6gn, t4g...)."""
+    family = instance_type.split(".")[0]
+    return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
+
+
+def kubeconfig(*, name: str, region: str, endpoint: str, ca_data: str) -> str:
+    """A kubeconfig (JSON, which is valid YAML) using ``aws eks get-token``: no secret inside."""
+    return Fn.jsonencode({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "preferences": {},
+        "users": [{"name": name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
+            "interactiveMode": "Never",
+        }}}],
+    })
+
+
+class Cluster(Construct):
+    """EKS cluster, OIDC provider, controller node group, node access entry, SG discovery tag."""
+
+    def __init__(self, scope: Construct, id_: str, *, config: ClusterConfig, name: str, region: str, network: Network,
+                 iam: Iam, kms_key_arn: str) -> None:
+        super().__init__(scope, id_)
+
+        logs = CloudwatchLogGroup(self, "log-group", name=f"/aws/eks/{name}/cluster",
+                                  retention_in_days=config.log_retention_days, kms_key_id=kms_key_arn)
+
+        self.cluster = EksCluster(
+            self, "cluster",
+            name=name,
+            version=config.version,
+            role_arn=iam.cluster_role.arn,
+            vpc_config={
+                "subnet_ids": network.private_subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": config.endpoint_public_access,
+                "public_access_cidrs": list(config.public_access_cidrs),
+            },
+            enabled_cluster_log_types=list(LOG_TYPES),
+            encryption_config={"resources": ["secrets"], "provider": {"key_arn": kms_key_arn}},
+            access_config={
+                "authentication_mode": "API_AND_CONFIG_MAP",
+                "bootstrap_cluster_creator_admin_permissions": True,
+            },
+            depends_on=[logs, *iam.cluster_role_attachments],
+        )
+        self.name: str = self.cluster.name
+        self.arn: str = self.cluster.arn
+        self.endpoint: str = self.cluster.endpoint
+        self.ca_data: str = self.cluster.certificate_authority.get(0).data
+        self.security_group_id: str = self.cluster.vpc_config.cluster_security_group_id
+        self.oidc_issuer_url: str = self.cluster.identity.get(0).oidc.get(0).issuer
+        self.oidc_issuer_host: str = Fn.replace(self.oidc_issuer_url, "https://", "")
+
+        self.oidc_provider = IamOpenidConnectProvider(self, "oidc-provider", url=self.oidc_issuer_url,
+                                                      client_id_list=["sts.amazonaws.com"])
+        self.oidc_provider_arn: str = self.oidc_provider.arn
+
+        self.node_group = EksNodeGroup(
+            self, "controller-nodes",
+            cluster_name=self.cluster.name,
+            node_group_name="karpenter-controllers",
+            node_role_arn=iam.controller_node_role.arn,
+            subnet_ids=network.private_subnet_ids,
+            instance_types=[config.node_instance_type],
+            ami_type=ami_type(config.node_instance_type),
+            disk_size=config.node_disk_size_gb,
+            scaling_config={"desired_size": config.node_desired_size, "min_size": config.node_min_size,
+                            "max_size": config.node_max_size},
+            update_config={"max_unavailable": 1},
+            labels=dict(CONTROLLER_LABEL),
+            taint=[dict(CONTROLLER_TAINT)],
+            depends_on=iam.controller_node_role_attachments,
+        )
+
+        self.node_access_entry = EksAccessEntry(self, "karpenter-node-access", cluster_name=self.cluster.name,
+                                                principal_arn=iam.node_role.arn, type="EC2_LINUX")
+
+        Ec2Tag(self, "cluster-sg-discovery-tag", resource_id=self.security_group_id, key="karpenter.sh/discovery",
+               value=name)
+
+        self.kubeconfig: str = kubeconfig(name=name, region=region, endpoint=self.endpoint, ca_data=self.ca_data)

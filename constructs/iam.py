@@ -1,0 +1,266 @@
+"""IAM layer: the roles the cluster, its nodes and Karpenter run as.
+
+Creates:
+- the **cluster role** (trusted by ``eks.amazonaws.com``) with ``AmazonEKSClusterPolicy`` and an
+  inline grant on the secrets KMS key. ``AmazonEKSVPCResourceController`` is deliberately not
+  attached: it only serves security groups for pods / Windows nodes, neither of which this platform
+  enables (least privilege; attach it when you enable them);
+- the **Karpenter node role** ``KarpenterNodeRole-<name>`` (trusted by ``ec2.amazonaws.com``) with
+  exactly the four managed policies nodes need. Its name is stable because the EC2NodeClass refers
+  to it by name;
+- the **controller node role** for the managed node group that hosts Karpenter and CoreDNS. It is a
+  separate role on purpose: EKS creates an access entry for a managed node group's role by itself,
+  so sharing the Karpenter node role would collide with the explicit ``EC2_LINUX`` access entry the
+  cluster layer creates for Karpenter's nodes (and deleting the node group would remove the entry
+  Karpenter's nodes depend on).
+
+Also provides two building blocks used downstream: ``IrsaRole`` (a role assumable only by one
+Kubernetes service account through the cluster's OIDC provider) and ``karpenter_controller_policy``
+(upstream v1.1's controller policy, 16 statements). The policy takes the queue ARN as an argument,
+so the Karpenter layer creates queue -> policy -> role and nothing points back: no cycle.
+
+Takes the cluster ``name``, the ``aws`` context (account, partition, region) and the KMS key ARN.
+Exposes ``cluster_role``, ``node_role``, ``controller_node_role`` and the policy attachments the
+cluster must wait for (``cluster_role_attachments``, ``controller_node_role_attachments``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from constructs import Construct
+
+from constructs.policy import policy_document, service_trust
+
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where the stack deploys: tokens from data sources (account, partition) and the region."""
+
+    account_id: str
+    partition: str
+    region: str
+
+
+def _attach(scope: Construct, role: IamRole, prefix: str, partition: str,
+            policies: Sequence[str]) -> list[IamRolePolicyAttachment]:
+    return [
+        IamRolePolicyAttachment(scope, f"{prefix}-{policy}", role=role.name,
+                                policy_arn=f"arn:{partition}:iam::aws:policy/{policy}")
+        for policy in policies
+    ]
+
+
+class Iam(Construct):
+    """Cluster role, Karpenter node role, controller node role."""
+
+    def __init__(self, scope: Construct, id_: str, *, name: str, aws: AwsContext, kms_key_arn: str) -> None:
+        super().__init__(scope, id_)
+        self.aws = aws
+
+        self.cluster_role = IamRole(self, "cluster-role", name=f"{name}-cluster",
+                                    assume_role_policy=service_trust(self, "cluster-trust", "eks.amazonaws.com"))
+        self.cluster_role_attachments = _attach(self, self.cluster_role, "cluster", aws.partition,
+                                                ["AmazonEKSClusterPolicy"])
+        kms_use = policy_document(self, "cluster-kms", [{
+            "Sid": "EncryptClusterSecrets",
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+            "Resource": kms_key_arn,
+        }])
+        self.cluster_role_attachments.append(
+            IamRolePolicy(self, "cluster-kms-policy", name="secrets-encryption", role=self.cluster_role.id,
+                          policy=kms_use.json))
+
+        ec2_trust = service_trust(self, "ec2-trust", "ec2.amazonaws.com")
+        self.node_role = IamRole(self, "karpenter-node-role", name=f"KarpenterNodeRole-{name}",
+                                 assume_role_policy=ec2_trust)
+        self.node_role_attachments = _attach(self, self.node_role, "karpenter-node", aws.partition, NODE_POLICIES)
+
+        self.controller_node_role = IamRole(self, "controller-node-role", name=f"{name}-controller-node",
+                                            assume_role_policy=ec2_trust)
+        self.controller_node_role_attachments = _attach(self, self.controller_node_role, "controller-node",
+                                                        aws.partition, NODE_POLICIES)
+
+
+class IrsaRole(Construct):
+    """An IAM role only one Kubernetes service account can assume (IRSA).
+
+    Trust: ``sts:AssumeRoleWithWebIdentity`` from the cluster's OIDC provider, with ``StringEquals``
+    on ``<issuer>:sub = system:serviceaccount:<namespace>:<service_account>`` and
+    ``<issuer>:aud = sts.amazonaws.com``. ``policies`` are attached as customer-managed policies.
+    Exposes ``role`` (``role.arn`` goes into the service account's annotation)."""
+
+    def __init__(self, scope: Construct, id_: str, *, role_name: str, oidc_provider_arn: str, oidc_issuer_host: str,
+                 namespace: str, service_account: str, policies: dict[str, str]) -> None:
+        super().__init__(scope, id_)
+        trust = policy_document(self, "trust", [{
+            "Effect": "Allow",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": oidc_provider_arn},
+            "Condition": {"StringEquals": {
+                f"{oidc_issuer_host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                f"{oidc_issuer_host}:aud": "sts.amazonaws.com",
+            }},
+        }])
+        self.role = IamRole(self, "role", name=role_name, assume_role_policy=trust.json)
+        self.policies = {}
+        for policy_name, document in policies.items():
+            policy = IamPolicy(self, f"policy-{policy_name}", name=f"{policy_name}", policy=document)
+            IamRolePolicyAttachment(self, f"attach-{policy_name}", role=self.role.name, policy_arn=policy.arn)
+            self.policies[policy_name] = policy
+
+
+def karpenter_controller_policy(scope: Construct, id_: str, *, cluster_name: str, aws: AwsContext, node_role_arn: str,
+                                queue_arn: str) -> str:
+    """Upstream Karpenter v1.1 ``KarpenterControllerPolicy`` (getting-started CloudFormation), as JSON.
+
+    Same 16 statements, actions, resources and conditions; ARNs region- and account-scoped."""
+    p, r, a, c = aws.partition, aws.region, aws.account_id, cluster_name
+    ec2 = f"arn:{p}:ec2:{r}"
+    profile = f"arn:{p}:iam::{a}:instance-profile/*"
+    owned = f"kubernetes.io/cluster/{c}"
+    tagged_kinds = ["fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"]
+    return policy_document(scope, id_, [
+        {
+            "Sid": "AllowScopedEC2InstanceAccessActions",
+            "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*"],
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+        },
+        {
+            "Sid": "AllowScopedEC2LaunchTemplateAccessActions",
+            "Resource": f"{ec2}:*:launch-template/*",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowScopedEC2InstanceActionsWithTags",
+            "Resource": [f"{ec2}:*:{kind}/*" for kind in tagged_kinds],
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            "Condition": {
+                "StringEquals": {f"aws:RequestTag/{owned}": "owned", "aws:RequestTag/eks:eks-cluster-name": c},
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowScopedResourceCreationTagging",
+            "Resource": [f"{ec2}:*:{kind}/*" for kind in tagged_kinds],
+            "Action": "ec2:CreateTags",
+            "Condition": {
+                "StringEquals": {
+                    f"aws:RequestTag/{owned}": "owned",
+                    "aws:RequestTag/eks:eks-cluster-name": c,
+                    "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                },
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowScopedResourceTagging",
+            "Resource": f"{ec2}:*:instance/*",
+            "Action": "ec2:CreateTags",
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": c},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
+            },
+        },
+        {
+            "Sid": "AllowScopedDeletion",
+            "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowRegionalReadActions",
+            "Resource": "*",
+            "Action": ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
+                       "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates", "ec2:DescribeSecurityGroups",
+                       "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
+            "Condition": {"StringEquals": {"aws:RequestedRegion": r}},
+        },
+        {
+            "Sid": "AllowSSMReadActions",
+            "Resource": f"arn:{p}:ssm:{r}::parameter/aws/service/*",
+            "Action": "ssm:GetParameter",
+        },
+        {"Sid": "AllowPricingReadActions", "Resource": "*", "Action": "pricing:GetProducts"},
+        {
+            "Sid": "AllowInterruptionQueueActions",
+            "Resource": queue_arn,
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+        },
+        {
+            "Sid": "AllowPassingInstanceRole",
+            "Resource": node_role_arn,
+            "Action": "iam:PassRole",
+            "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
+        },
+        {
+            "Sid": "AllowScopedInstanceProfileCreationActions",
+            "Resource": profile,
+            "Action": ["iam:CreateInstanceProfile"],
+            "Condition": {
+                "StringEquals": {
+                    f"aws:RequestTag/{owned}": "owned",
+                    "aws:RequestTag/eks:eks-cluster-name": c,
+                    "aws:RequestTag/topology.kubernetes.io/region": r,
+                },
+                "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        },
+        {
+            "Sid": "AllowScopedInstanceProfileTagActions",
+            "Resource": profile,
+            "Action": ["iam:TagInstanceProfile"],
+            "Condition": {
+                "StringEquals": {
+                    f"aws:ResourceTag/{owned}": "owned",
+                    "aws:ResourceTag/topology.kubernetes.io/region": r,
+                    f"aws:RequestTag/{owned}": "owned",
+                    "aws:RequestTag/eks:eks-cluster-name": c,
+                    "aws:RequestTag/topology.kubernetes.io/region": r,
+                },
+                "StringLike": {
+                    "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                    "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                },
+            },
+        },
+        {
+            "Sid": "AllowScopedInstanceProfileActions",
+            "Resource": profile,
+            "Action": ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+            "Condition": {
+                "StringEquals": {
+                    f"aws:ResourceTag/{owned}": "owned",
+                    "aws:ResourceTag/topology.kubernetes.io/region": r,
+                },
+                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+            },
+        },
+        {"Sid": "AllowInstanceProfileReadActions", "Resource": profile, "Action": "iam:GetInstanceProfile"},
+        {
+            "Sid": "AllowAPIServerEndpointDiscovery",
+            "Resource": f"arn:{p}:eks:{r}:{a}:cluster/{c}",
+            "Action": "eks:DescribeCluster",
+        },
+    ]).json
