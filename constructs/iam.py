@@ -115,10 +115,12 @@ class IrsaRole(Construct):
             }},
         }])
         self.role = IamRole(self, "role", name=role_name, assume_role_policy=trust.json)
-        self.policies = {}
+        self.policies: dict[str, IamPolicy] = {}
+        self.attachments: list[IamRolePolicyAttachment] = []
         for policy_name, document in policies.items():
-            policy = IamPolicy(self, f"policy-{policy_name}", name=f"{policy_name}", policy=document)
-            IamRolePolicyAttachment(self, f"attach-{policy_name}", role=self.role.name, policy_arn=policy.arn)
+            policy = IamPolicy(self, f"policy-{policy_name}", name=policy_name, policy=document)
+            self.attachments.append(
+                IamRolePolicyAttachment(self, f"attach-{policy_name}", role=self.role.name, policy_arn=policy.arn))
             self.policies[policy_name] = policy
 
 

@@ -7,16 +7,20 @@ providers or backends; this module does.
 
 from __future__ import annotations
 
-from cdktf import App, CloudBackend, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformOutput, TerraformStack
+from cdktf import App, CloudBackend, Fn, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_eks_cluster_auth import DataAwsEksClusterAuth
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.provider import AwsProvider
+from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKubernetes, HelmProviderKubernetesExec
+from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, KubernetesProviderExec
 from constructs import Construct
 
 from constructs.cluster import Cluster
 from constructs.iam import AwsContext, Iam
+from constructs.karpenter import Karpenter
 from constructs.network import Network
 from constructs.policy import policy_document
 from stacks.config import StackConfig
@@ -42,6 +46,10 @@ class PlatformStack(TerraformStack):
         self.iam = Iam(self, "iam", name=config.name, aws=aws, kms_key_arn=self.key.arn)
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
                                network=self.network, iam=self.iam, kms_key_arn=self.key.arn)
+        self._kubernetes_providers(config)
+        self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
+                                   replicas=config.karpenter_replicas, tags=self.tags, cluster=self.cluster,
+                                   iam=self.iam)
 
         self._outputs()
 
@@ -61,13 +69,37 @@ class PlatformStack(TerraformStack):
             LocalBackend(self, path=backend.path or f"terraform.{environment}.tfstate")
 
     def _aws_provider(self, environment: str, config: StackConfig) -> None:
-        tags = {"Environment": environment, "ManagedBy": "cdktf", "Cluster": config.name, **config.tags}
+        self.tags = tags = {"Environment": environment, "ManagedBy": "cdktf", "Cluster": config.name, **config.tags}
         extra = {}
         if config.emulator.enabled:
             # Test-only: the emulator's endpoint comes from AWS_ENDPOINT_URL in Terraform's environment.
             extra = dict(access_key="testing", secret_key="testing", skip_credentials_validation=True,
                          skip_metadata_api_check="true", skip_region_validation=True, s3_use_path_style=True)
         AwsProvider(self, "aws", region=config.region, default_tags=[{"tags": tags}], **extra)
+
+    def _kubernetes_providers(self, config: StackConfig) -> None:
+        """Kubernetes and Helm providers for the cluster this stack creates.
+
+        Host and CA come from the cluster resource, so both providers (and everything they manage)
+        depend on the cluster, whose ``bootstrap_cluster_creator_admin_permissions`` grants the
+        identity running Terraform cluster-admin. ``exec`` runs ``aws eks get-token`` on every call
+        (a data-source token expires after ~15 min and breaks long first applies); ``token`` mode,
+        for Terraform Cloud runners without the aws CLI, reads ``aws_eks_cluster_auth`` instead."""
+        cluster = self.cluster
+        ca = Fn.base64decode(cluster.ca_data)
+        if config.kubernetes_auth_mode == "exec":
+            exec_ = dict(api_version="client.authentication.k8s.io/v1beta1", command="aws",
+                         args=["eks", "get-token", "--cluster-name", cluster.name, "--region", config.region,
+                               "--output", "json"])
+            KubernetesProvider(self, "kubernetes", host=cluster.endpoint, cluster_ca_certificate=ca,
+                               exec=[KubernetesProviderExec(**exec_)])
+            HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
+                host=cluster.endpoint, cluster_ca_certificate=ca, exec=HelmProviderKubernetesExec(**exec_)))
+        else:
+            token = DataAwsEksClusterAuth(self, "cluster-auth", name=cluster.name).token
+            KubernetesProvider(self, "kubernetes", host=cluster.endpoint, cluster_ca_certificate=ca, token=token)
+            HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
+                host=cluster.endpoint, cluster_ca_certificate=ca, token=token))
 
     # ------------------------------------------------------------------ shared encryption key
 
@@ -111,6 +143,8 @@ class PlatformStack(TerraformStack):
             "private_subnet_ids": (net.private_subnet_ids, "Private (node) subnet IDs, in AZ order"),
             "public_subnet_ids": (net.public_subnet_ids, "Public (load balancer) subnet IDs, in AZ order"),
             "karpenter_node_role_arn": (iam.node_role.arn, "IAM role of the nodes Karpenter launches"),
+            "karpenter_controller_role_arn": (self.karpenter.controller_role.arn, "IRSA role of the Karpenter controller"),
+            "karpenter_interruption_queue_name": (self.karpenter.queue.name, "SQS interruption queue name"),
         }
         for name, (value, description) in outputs.items():
             TerraformOutput(self, name, value=value, description=description)
