@@ -62,4 +62,23 @@ def one(doc: dict, rtype: str, contains: str = "") -> dict:
 
 
 
-__all__ = ["ROOT", "VARIANTS", "Synth", "one", "resources"]
+__all__ = ["ROOT", "VARIANTS", "Synth", "conditions", "one", "policy_statements", "ref_id", "resources"]
+
+
+def ref_id(expr: str) -> tuple[str, str]:
+    """``"${aws_x.name.attr}"`` -> ``("aws_x", "name")``; ``data.`` references keep their type."""
+    body = expr.removeprefix("${").removesuffix("}")
+    parts = body.split(".")
+    return (parts[1], parts[2]) if parts[0] == "data" else (parts[0], parts[1])
+
+
+def policy_statements(doc: dict, expr: str) -> list[dict]:
+    """The statements of the ``data.aws_iam_policy_document`` that ``expr`` (``${data....json}``) names."""
+    rtype, name = ref_id(expr)
+    assert rtype == "aws_iam_policy_document", expr
+    return doc["data"][rtype][name]["statement"]
+
+
+def conditions(statement: dict) -> dict[tuple[str, str], list[str]]:
+    """``{(test, variable): values}`` of one statement."""
+    return {(c["test"], c["variable"]): c["values"] for c in statement.get("condition", [])}

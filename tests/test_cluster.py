@@ -1,0 +1,111 @@
+"""Cluster layer: EKS control plane, OIDC, controller node group, access entry, SG tag, kubeconfig."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.conftest import one, ref_id, resources
+
+from constructs.cluster import ami_type
+
+
+def test_cluster_version_logging_endpoint_and_subnets(synth):
+    doc = synth["prod"]
+    cluster = one(doc, "aws_eks_cluster")
+    assert cluster["version"] == "1.31"
+    assert cluster["enabled_cluster_log_types"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+    vpc = cluster["vpc_config"]
+    assert vpc["endpoint_private_access"] is True and vpc["endpoint_public_access"] is True
+    assert vpc["public_access_cidrs"] == ["0.0.0.0/0"]
+    private = {f"${{aws_subnet.{k}.id}}" for k in resources(doc, "aws_subnet") if "private-" in k}
+    assert set(vpc["subnet_ids"]) == private
+
+
+def test_newer_pair_sets_the_cluster_version(synth):
+    assert one(synth["t-k8s-132"], "aws_eks_cluster")["version"] == "1.32"
+
+
+def test_secrets_are_encrypted_with_the_rotating_stack_key(env_json):
+    cluster = one(env_json, "aws_eks_cluster")
+    assert cluster["encryption_config"] == {"provider": {"key_arn": "${aws_kms_key.kms-key.arn}"}, "resources": ["secrets"]}
+    assert one(env_json, "aws_kms_key")["enable_key_rotation"] is True
+
+
+def test_access_config_lets_the_deployer_reach_the_api(env_json):
+    assert one(env_json, "aws_eks_cluster")["access_config"] == {
+        "authentication_mode": "API_AND_CONFIG_MAP", "bootstrap_cluster_creator_admin_permissions": True}
+
+
+def test_log_group_exists_before_the_cluster_with_retention(synth):
+    doc = synth["prod"]
+    (key, group), = [(k, g) for k, g in resources(doc, "aws_cloudwatch_log_group").items() if "cluster_log-group" in k]
+    assert group["name"] == "/aws/eks/platform-prod/cluster" and group["retention_in_days"] == 365
+    assert group["kms_key_id"] == "${aws_kms_key.kms-key.arn}"
+    assert f"aws_cloudwatch_log_group.{key}" in one(doc, "aws_eks_cluster")["depends_on"]
+
+
+def test_oidc_provider_uses_sts_audience_without_thumbprints(env_json):
+    oidc = one(env_json, "aws_iam_openid_connect_provider")
+    assert oidc["client_id_list"] == ["sts.amazonaws.com"]
+    assert "thumbprint_list" not in oidc
+    assert re.fullmatch(r"\$\{aws_eks_cluster\.\w+\.identity\[0\]\.oidc\[0\]\.issuer\}", oidc["url"])
+    assert "tls" not in json.dumps(env_json.get("terraform", {}).get("required_providers", {}))
+
+
+def test_only_one_node_group_and_it_is_for_controllers(synth):
+    for stack, sizes in {"dev": (1, 1, 2), "prod": (2, 2, 3)}.items():
+        doc = synth[stack]
+        group = one(doc, "aws_eks_node_group")
+        assert group["labels"] == {"karpenter.sh/controller": "true"}
+        assert group["taint"] == [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
+        assert group["ami_type"] == "AL2023_x86_64_STANDARD"
+        scaling = group["scaling_config"]
+        assert (scaling["desired_size"], scaling["min_size"], scaling["max_size"]) == sizes
+        private = {f"${{aws_subnet.{k}.id}}" for k in resources(doc, "aws_subnet") if "private-" in k}
+        assert set(group["subnet_ids"]) == private
+    assert one(synth["dev"], "aws_eks_node_group")["instance_types"] == ["t3.large"]
+    assert one(synth["prod"], "aws_eks_node_group")["instance_types"] == ["m6i.large"]
+
+
+def test_graviton_instance_types_get_the_arm_ami():
+    assert ami_type("m7g.large") == "AL2023_ARM_64_STANDARD"
+    assert ami_type("c6gn.xlarge") == "AL2023_ARM_64_STANDARD"
+    assert ami_type("g5.xlarge") == "AL2023_x86_64_STANDARD"
+    assert ami_type("m6i.large") == "AL2023_x86_64_STANDARD"
+
+
+def test_karpenter_nodes_join_through_an_ec2_linux_access_entry(env_json):
+    entry = one(env_json, "aws_eks_access_entry")
+    assert entry["type"] == "EC2_LINUX"
+    rtype, key = ref_id(entry["principal_arn"])
+    assert rtype == "aws_iam_role" and "karpenter-node-role" in key
+
+
+def test_cluster_security_group_carries_the_discovery_tag(env_json):
+    tag = one(env_json, "aws_ec2_tag")
+    assert tag["key"] == "karpenter.sh/discovery"
+    assert tag["value"] == one(env_json, "aws_eks_cluster")["name"]
+    assert re.fullmatch(r"\$\{aws_eks_cluster\.\w+\.vpc_config\[0\]\.cluster_security_group_id\}", tag["resource_id"])
+
+
+def _kubeconfig(doc):
+    """The kubeconfig output's jsonencode() argument as a Python object (references kept as strings)."""
+    expr = doc["output"]["kubeconfig"]["value"]
+    body = expr.removeprefix("${jsonencode(").removesuffix(")}")
+    body = re.sub(r"(?<=[=\[,] )(aws_[\w.\[\]-]+)", r'"\1"', body)  # quote bare references
+    return json.loads(body.replace(" = ", ": "))
+
+
+def test_kubeconfig_uses_exec_auth_and_holds_no_secret(env_json):
+    config = _kubeconfig(env_json)
+    name = one(env_json, "aws_eks_cluster")["name"]
+    (cluster,) = config["clusters"]
+    assert cluster["cluster"]["server"].endswith(".endpoint")
+    assert cluster["cluster"]["certificate-authority-data"].endswith("certificate_authority[0].data")
+    assert config["current-context"] == name
+    (user,) = config["users"]
+    exec_ = user["user"]["exec"]
+    assert exec_["command"] == "aws" and exec_["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    assert exec_["args"] == ["eks", "get-token", "--cluster-name", name, "--region", "us-west-2", "--output", "json"]
+    assert "token" not in user["user"] and "password" not in json.dumps(config)

@@ -1,0 +1,285 @@
+"""Karpenter layer: interruption queue + rules, providers, service account, Helm releases, NodePools."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import pytest
+import yaml
+
+from stacks.config import StackConfig
+from tests.conftest import ROOT, conditions, one, policy_statements, ref_id, resources
+
+FIXTURES = ROOT / "tests" / "fixtures" / "karpenter-1.1.0"
+
+
+# ----------------------------------------------------------------------------- interruption queue
+
+
+def test_queue_is_named_after_the_cluster_with_short_retention_and_sse(env_json):
+    queue = one(env_json, "aws_sqs_queue")
+    assert queue["name"] == one(env_json, "aws_eks_cluster")["name"]
+    assert queue["message_retention_seconds"] == 300
+    assert queue["sqs_managed_sse_enabled"] is True
+
+
+def test_queue_policy_allows_eventbridge_and_denies_plain_http(env_json):
+    policy = one(env_json, "aws_sqs_queue_policy")
+    allow, deny = policy_statements(env_json, policy["policy"])
+    assert allow["effect"] == "Allow" and allow["actions"] == ["sqs:SendMessage"]
+    assert allow["principals"] == [{"type": "Service", "identifiers": ["events.amazonaws.com", "sqs.amazonaws.com"]}]
+    assert deny["effect"] == "Deny" and deny["actions"] == ["sqs:*"]
+    assert deny["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    assert conditions(deny) == {("Bool", "aws:SecureTransport"): ["false"]}
+    queue_key = next(iter(resources(env_json, "aws_sqs_queue")))
+    assert allow["resources"] == deny["resources"] == [f"${{aws_sqs_queue.{queue_key}.arn}}"]
+
+
+def test_four_eventbridge_rules_target_the_queue(env_json):
+    rules = resources(env_json, "aws_cloudwatch_event_rule")
+    patterns = sorted((p["source"][0], p["detail-type"][0]) for p in (json.loads(r["event_pattern"]) for r in rules.values()))
+    assert patterns == [
+        ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
+        ("aws.ec2", "EC2 Instance State-change Notification"),
+        ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
+        ("aws.health", "AWS Health Event"),
+    ]
+    targets = resources(env_json, "aws_cloudwatch_event_target")
+    queue_key = next(iter(resources(env_json, "aws_sqs_queue")))
+    assert len(targets) == 4
+    assert {t["arn"] for t in targets.values()} == {f"${{aws_sqs_queue.{queue_key}.arn}}"}
+    assert {ref_id(t["rule"])[1] for t in targets.values()} == set(rules)
+
+
+# ----------------------------------------------------------------------------- providers
+
+
+EXEC_ARGS_HEAD = ["eks", "get-token", "--cluster-name"]
+
+
+def test_providers_use_exec_auth_against_the_new_cluster(env_json):
+    (kube,) = env_json["provider"]["kubernetes"]
+    (helm,) = env_json["provider"]["helm"]
+    for conf, exec_ in ((kube, kube["exec"][0]), (helm["kubernetes"], helm["kubernetes"]["exec"])):
+        assert re.fullmatch(r"\$\{aws_eks_cluster\.\w+\.endpoint\}", conf["host"])
+        assert conf["cluster_ca_certificate"].startswith("${base64decode(aws_eks_cluster.")
+        assert exec_["command"] == "aws" and exec_["api_version"] == "client.authentication.k8s.io/v1beta1"
+        assert exec_["args"][:3] == EXEC_ARGS_HEAD and exec_["args"][4:] == ["--region", "us-west-2", "--output", "json"]
+        assert re.fullmatch(r"\$\{aws_eks_cluster\.\w+\.name\}", exec_["args"][3])
+        assert "token" not in conf
+
+
+def test_cloud_backend_switches_providers_to_token_auth(synth):
+    doc = synth["t-cloud"]
+    auth = doc["data"]["aws_eks_cluster_auth"]["cluster-auth"]
+    assert re.fullmatch(r"\$\{aws_eks_cluster\.\w+\.name\}", auth["name"])
+    (kube,) = doc["provider"]["kubernetes"]
+    (helm,) = doc["provider"]["helm"]
+    token = "${data.aws_eks_cluster_auth.cluster-auth.token}"
+    assert kube["token"] == token and helm["kubernetes"]["token"] == token
+    assert "exec" not in kube and "exec" not in helm["kubernetes"]
+
+
+def test_cloud_backend_can_opt_back_into_exec(synth):
+    doc = synth["t-exec-cloud"]
+    assert "exec" in doc["provider"]["kubernetes"][0]
+    assert "aws_eks_cluster_auth" not in doc.get("data", {})
+
+
+# ----------------------------------------------------------------------------- service account
+
+
+def test_namespace_and_annotated_service_account(env_json):
+    ns = one(env_json, "kubernetes_namespace_v1")
+    assert ns["metadata"] == {"name": "karpenter"}
+    sa = one(env_json, "kubernetes_service_account_v1")["metadata"]
+    assert sa["name"] == "karpenter"
+    role = sa["annotations"]["eks.amazonaws.com/role-arn"]
+    rtype, key = ref_id(role)
+    assert rtype == "aws_iam_role" and "karpenter_controller_role" in key
+
+
+# ----------------------------------------------------------------------------- Helm releases
+
+
+def _release(doc, chart_fragment):
+    return one(doc, "helm_release", chart_fragment)
+
+
+def _values(release) -> dict:
+    (text,) = release["values"]
+    return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("release_id,chart", [("crd-release", "karpenter-crd"), ("karpenter_release", "karpenter")])
+def test_charts_come_from_the_oci_registry_at_the_configured_version(env_json, release_id, chart):
+    release = _release(env_json, release_id)
+    assert release["repository"] == "oci://public.ecr.aws/karpenter"
+    assert release["chart"] == chart and release["name"] == chart and release["version"] == "1.1.0"
+    assert release["namespace"].startswith("${kubernetes_namespace_v1.")
+    assert release["wait"] is True and release["timeout"] == 900
+
+
+def test_newer_karpenter_version_moves_both_charts(synth):
+    doc = synth["t-k8s-132"]
+    assert {r["version"] for k, r in resources(doc, "helm_release").items() if "nodepools" not in k} == {"1.2.1"}
+
+
+def test_main_chart_skips_crds_and_rolls_back_atomically(env_json):
+    release = _release(env_json, "karpenter_release")
+    assert release["skip_crds"] is True and release["atomic"] is True and release["cleanup_on_fail"] is True
+
+
+def test_controller_values_exactly(synth):
+    for stack, replicas in (("dev", 1), ("prod", 2)):
+        doc = synth[stack]
+        values = _values(_release(doc, "karpenter_release"))
+        name = one(doc, "aws_eks_cluster")["name"]
+        queue_key = next(iter(resources(doc, "aws_sqs_queue")))
+        cluster_key = next(iter(resources(doc, "aws_eks_cluster")))
+        assert values == {
+            "settings": {"clusterName": name, "clusterEndpoint": f"${{aws_eks_cluster.{cluster_key}.endpoint}}",
+                         "interruptionQueue": f"${{aws_sqs_queue.{queue_key}.name}}"},
+            "serviceAccount": {"create": False, "name": "karpenter"},
+            "replicas": replicas,
+            "dnsPolicy": "Default",
+            "nodeSelector": {"kubernetes.io/os": "linux", "karpenter.sh/controller": "true"},
+            "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}],
+            "controller": {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
+            "logLevel": "info",
+        }
+        assert replicas <= one(doc, "aws_eks_node_group")["scaling_config"]["min_size"]
+
+
+def _paths(tree: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        out.add(path)
+        if isinstance(value, dict) and value:
+            out |= _paths(value, f"{path}.")
+    return out
+
+
+def test_every_value_set_exists_in_the_1_1_0_chart(env_json):
+    chart = yaml.safe_load((FIXTURES / "chart-values.yaml").read_text())
+    ours = _values(_release(env_json, "karpenter_release"))
+    known = _paths(chart) | {"controller.resources.requests", "controller.resources.limits",
+                             "controller.resources.requests.cpu", "controller.resources.requests.memory",
+                             "controller.resources.limits.cpu", "controller.resources.limits.memory",
+                             "nodeSelector.karpenter.sh/controller"}
+    assert _paths(ours) - known == set()
+    assert "webhook" not in chart and "webhook" not in ours
+
+
+def test_karpenter_release_depends_on_exactly_what_it_needs(env_json):
+    deps = _release(env_json, "karpenter_release")["depends_on"]
+    kinds = sorted(d.split(".")[0] for d in deps)
+    assert kinds == ["aws_eks_access_entry", "aws_eks_cluster", "aws_eks_node_group", "aws_iam_role_policy_attachment",
+                     "helm_release", "kubernetes_service_account_v1"]
+    assert any("crd-release" in d for d in deps)
+
+
+def test_nodepools_release_is_the_local_chart_after_karpenter(env_json):
+    release = _release(env_json, "nodepools-release")
+    assert release["chart"].startswith("assets/") and "repository" not in release
+    karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
+    assert release["depends_on"] == [f"helm_release.{karpenter_key}"]
+
+
+def test_nodepools_chart_is_copied_into_the_stack_output(synth):
+    release = _release(synth["dev"], "nodepools-release")
+    chart_dir = synth.outdir / "stacks" / "dev" / release["chart"]
+    assert (chart_dir / "Chart.yaml").is_file() and (chart_dir / "templates" / "manifests.yaml").is_file()
+
+
+# ----------------------------------------------------------------------------- NodePools / EC2NodeClass
+
+
+def _manifests(doc) -> dict[str, dict]:
+    values = _values(_release(doc, "nodepools-release"))
+    return {f"{m['kind']}/{m['metadata']['name']}": m for m in values["manifests"]}
+
+
+def test_manifest_inventory(env_json):
+    assert sorted(_manifests(env_json)) == ["EC2NodeClass/default", "NodePool/gpu", "NodePool/stateful", "NodePool/stateless"]
+
+
+def test_ec2_node_class(env_json):
+    spec = _manifests(env_json)["EC2NodeClass/default"]["spec"]
+    name = one(env_json, "aws_eks_cluster")["name"]
+    rtype, key = ref_id(spec["role"].replace(".name}", ".x}"))
+    assert rtype == "aws_iam_role" and "karpenter-node-role" in key and spec["role"].endswith(".name}")
+    assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20241213"}]
+    assert spec["subnetSelectorTerms"] == spec["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": name}}]
+    assert spec["metadataOptions"]["httpTokens"] == "required"
+    assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    (bdm,) = spec["blockDeviceMappings"]
+    assert bdm["ebs"]["encrypted"] is True and bdm["ebs"]["volumeType"] == "gp3"
+
+
+def _requirements(pool) -> dict[str, tuple[str, list[str]]]:
+    return {r["key"]: (r["operator"], r["values"]) for r in pool["spec"]["template"]["spec"]["requirements"]}
+
+
+def test_stateful_pool_is_on_demand_and_never_churned_by_consolidation(env_json):
+    pool = _manifests(env_json)["NodePool/stateful"]
+    assert _requirements(pool)["karpenter.sh/capacity-type"] == ("In", ["on-demand"])
+    assert pool["spec"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
+    assert pool["spec"]["disruption"]["budgets"] == [{"nodes": "1"}]
+    assert pool["spec"]["template"]["spec"]["expireAfter"] == "Never"
+
+
+def test_stateless_pool_prefers_spot_and_consolidates(env_json):
+    pool = _manifests(env_json)["NodePool/stateless"]
+    assert _requirements(pool)["karpenter.sh/capacity-type"] == ("In", ["spot", "on-demand"])
+    assert pool["spec"]["disruption"]["consolidationPolicy"] == "WhenEmptyOrUnderutilized"
+
+
+def test_gpu_pool_uses_gpu_families_and_is_tainted(env_json):
+    pool = _manifests(env_json)["NodePool/gpu"]
+    assert _requirements(pool)["karpenter.k8s.aws/instance-family"] == ("In", ["g5", "g6"])
+    assert pool["spec"]["template"]["spec"]["taints"] == [{"key": "nvidia.com/gpu", "effect": "NoSchedule", "value": "true"}]
+    assert pool["spec"]["template"]["metadata"]["labels"]["workload-type"] == "gpu"
+
+
+def test_every_pool_refers_to_the_node_class_and_has_limits(env_json):
+    for key, pool in _manifests(env_json).items():
+        if key.startswith("NodePool/"):
+            spec = pool["spec"]
+            assert spec["template"]["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
+                                                                "name": "default"}
+            assert set(spec["limits"]) == {"cpu", "memory"}
+
+
+def _crd_schema(filename: str) -> dict:
+    crd = yaml.safe_load((FIXTURES / filename).read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    return version["schema"]["openAPIV3Schema"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "t-k8s-132"])
+def test_manifests_validate_against_the_v1_1_0_crds(synth, stack):
+    schemas = {"EC2NodeClass": _crd_schema("karpenter.k8s.aws_ec2nodeclasses.yaml"),
+               "NodePool": _crd_schema("karpenter.sh_nodepools.yaml")}
+    for key, manifest in _manifests(synth[stack]).items():
+        concrete = json.loads(re.sub(r"\$\{[^}]+\}", "KarpenterNodeRole-placeholder", json.dumps(manifest)))
+        jsonschema.validate(concrete, schemas[manifest["kind"]])
+
+
+def test_crd_validation_catches_a_bad_manifest():
+    schema = _crd_schema("karpenter.sh_nodepools.yaml")
+    bad = {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
+           "spec": {"template": {"spec": {"requirements": [], "nodeClassRef": {"kind": "EC2NodeClass", "name": "d"}}},
+                    "disruption": {"consolidationPolicy": "Sometimes"}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def test_replicas_never_exceed_controller_nodes():
+    base = {"name": "demo", "backend": {"type": "local"}, "cluster": {"node_desired_size": 1, "node_min_size": 1}}
+    assert StackConfig.model_validate(base).karpenter_replicas == 1
+    with pytest.raises(ValueError, match="karpenter.replicas 2 > cluster.node_min_size 1"):
+        StackConfig.model_validate({**base, "karpenter": {"replicas": 2}})
