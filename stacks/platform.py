@@ -151,8 +151,15 @@ class PlatformStack(TerraformStack):
 
 
 def build_app(configs: dict[str, StackConfig], outdir: str | None = None) -> App:
-    """An App with one PlatformStack per environment."""
+    """An App with one PlatformStack per environment, plus the ``state-bootstrap`` stack that
+    creates the S3 state bucket(s) those environments' backends name."""
+    from stacks.state_bucket import STACK_NAME, StateBucketStack, state_buckets
+
     app = App(outdir=outdir) if outdir else App()
     for environment, config in configs.items():
         PlatformStack(app, environment, config=config)
+    buckets = state_buckets(configs)
+    if buckets:
+        StateBucketStack(app, STACK_NAME, buckets=buckets,
+                         emulator=all(c.emulator.enabled for c in configs.values()))
     return app

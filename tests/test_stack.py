@@ -92,3 +92,20 @@ def test_snapshot(synth, env):
     if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not path.exists():
         path.write_text(current)
     assert current == path.read_text(), f"{env} synth changed; review and rerun with UPDATE_SNAPSHOTS=1"
+
+
+def _empty_blocks(node, path=""):
+    if isinstance(node, dict):
+        if not node and not path.endswith(("metadata", "//")):
+            yield path
+        for key, value in node.items():
+            yield from _empty_blocks(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _empty_blocks(value, f"{path}[{i}]")
+
+
+def test_no_block_was_silently_dropped(synth):
+    """jsii turns a nested dict it cannot map to a struct into ``{}`` without an error: catch that."""
+    for stack in ("dev", "prod", "t-cloud", "state-bootstrap"):
+        assert list(_empty_blocks(synth[stack])) == [], stack

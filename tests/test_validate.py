@@ -15,7 +15,7 @@ from tests.variants import VARIANTS
 pytestmark = pytest.mark.scan
 
 
-@pytest.mark.parametrize("stack", VARIANTS)
+@pytest.mark.parametrize("stack", [*VARIANTS, "state-bootstrap"])
 def test_terraform_validate(stack, synth, tmp_path):
     doc = synth[stack]
     keep = available_providers(doc)
