@@ -1,0 +1,594 @@
+"""moto's server plus the EKS fidelity patches this project's Terraform round-trips need.
+
+Run it like ``moto_server``::
+
+    python tests/emulator/moto_plus.py -H 127.0.0.1 -p PORT
+
+Stock moto 5.2.5 emulates EKS well enough for boto3 smoke tests, but not for ``terraform apply``
+followed by a clean re-plan of this stack. Each patch below fills one gap and says which; together:
+
+==========================  ================================================================
+patch                       moto 5.2.5 gap it fills (what breaks without it)
+==========================  ================================================================
+``cluster_oidc_issuer``     one OIDC issuer id per *process* (ISSUER_TEMPLATE is formatted at
+                            import): every cluster, also a re-created one, gets the same
+                            issuer, so ``aws_iam_openid_connect_provider`` collides / lies.
+``cluster_security_group``  no EKS-created cluster security group: ``clusterSecurityGroupId``
+                            is absent, so ``aws_ec2_tag`` on it fails (``InvalidID ''``). The
+                            group is created in EC2 with the cluster and deleted with it.
+``cluster_access_config``   ``accessConfig`` is dropped on CreateCluster: DescribeCluster
+                            returns none, so every plan wants to replace ``aws_eks_cluster``.
+``cluster_updates``         UpdateClusterConfig replaces the whole VPC config (losing the
+                            cluster SG), ignores ``accessConfig``, answers without an
+                            ``update``; DescribeUpdate/ListUpdates do not exist. In-place
+                            cluster / node group changes therefore cannot complete.
+``nodegroup_remote_access`` a node group created without ``remoteAccess`` gets an invented
+                            ``{ec2SshKey: eksKeypair}`` and a fake remote-access SG id, so every
+                            plan wants to replace ``aws_eks_node_group``.
+``nodegroup_update_config`` CreateNodegroup drops ``updateConfig``; DescribeNodegroup returns
+                            none (EKS: the request's, default ``{maxUnavailable: 1}``), so every
+                            plan wants to update ``aws_eks_node_group.update_config``.
+``access_entries``          EKS access entries and access-policy associations are not
+                            implemented (no routes): ``aws_eks_access_entry`` cannot be created.
+``tagging``                 TagResource/UntagResource/ListTagsForResource only know clusters;
+                            tag changes on node groups and access entries fail.
+==========================  ================================================================
+
+The patches are written against moto **5.2.5** internals (class attributes, private response
+plumbing). ``apply()`` refuses any other version with ``MotoVersionError``: when moto is upgraded,
+re-check every gap (``tests/test_moto_extension.py`` asserts the stock behaviours these patches
+replace, so a gap fixed upstream is noticed) and move the pin deliberately.
+
+This module has no side effects on import; only ``apply()`` patches moto, and only in the process
+that calls it (the emulator subprocess, never the test process).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+PINNED_MOTO_VERSION = "5.2.5"
+
+
+class MotoVersionError(RuntimeError):
+    """The installed moto is not the version the patches were written against."""
+
+
+def check_moto_version(version: str | None = None) -> str:
+    """Return moto's version; raise ``MotoVersionError`` unless it is ``PINNED_MOTO_VERSION``."""
+    if version is None:
+        import moto
+
+        version = moto.__version__
+    if version != PINNED_MOTO_VERSION:
+        raise MotoVersionError(
+            f"tests/emulator/moto_plus.py patches moto {PINNED_MOTO_VERSION} internals but moto {version} is "
+            f"installed. Pin moto[server]=={PINNED_MOTO_VERSION}, or port the patches: run "
+            "tests/test_moto_extension.py against the new version, drop the patches whose gap is fixed "
+            "upstream, then update PINNED_MOTO_VERSION."
+        )
+    return version
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _eks():
+    """moto's EKS modules (imported lazily so importing this module never needs them)."""
+    import moto.eks.models as models
+    import moto.eks.responses as responses
+    import moto.eks.urls as urls
+
+    return models, responses, urls
+
+
+def _wrap(owner: Any, name: str, make: Callable[[Callable], Callable]) -> None:
+    """Replace ``owner.name`` by ``make(original)``; refuse when the original is missing."""
+    original = getattr(owner, name, None)
+    if original is None:
+        raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: {owner.__name__}.{name} is missing")
+    setattr(owner, name, functools.wraps(original)(make(original)))
+
+
+def _not_found(message: str) -> Exception:
+    from moto.eks.exceptions import ResourceNotFoundException
+
+    return ResourceNotFoundException(clusterName=None, nodegroupName=None, fargateProfileName=None, addonName=None,
+                                     message=message)
+
+
+def _in_use(message: str) -> Exception:
+    from moto.eks.exceptions import ResourceInUseException
+
+    return ResourceInUseException(clusterName=None, nodegroupName=None, addonName=None, message=message)
+
+
+def _invalid(message: str) -> Exception:
+    from moto.eks.exceptions import InvalidParameterException
+
+    return InvalidParameterException(clusterName=None, nodegroupName=None, fargateProfileName=None, addonName=None,
+                                     message=message)
+
+
+def _cluster(backend: Any, name: str) -> Any:
+    try:
+        return backend.clusters[name]
+    except KeyError:
+        raise _not_found(f"No cluster found for name: {name}.") from None
+
+
+def _ec2(account_id: str, region: str) -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[account_id][region]
+
+
+def _random() -> Any:
+    from moto.moto_api._internal import mock_random
+
+    return mock_random
+
+
+def _now() -> Any:
+    from moto.core.utils import utcnow
+
+    return utcnow()
+
+
+def _log(message: str) -> None:
+    print(f"moto_plus: {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- cluster
+
+
+def cluster_oidc_issuer() -> None:
+    """Gap: moto formats ``ISSUER_TEMPLATE`` with one random id at import, so every cluster of the
+    process shares one OIDC issuer. EKS gives each cluster its own
+    ``https://oidc.eks.<region>.amazonaws.com/id/<32 hex>``; so does this patch."""
+    models, _, _ = _eks()
+
+    def make(original: Callable) -> Callable:
+        def create_cluster(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cluster = original(self, *args, **kwargs)
+            issuer_id = _random().get_random_hex(32).upper()
+            cluster.identity = {"oidc": {"issuer": f"https://oidc.eks.{self.region_name}.amazonaws.com/id/{issuer_id}"}}
+            return cluster
+
+        return create_cluster
+
+    _wrap(models.EKSBackend, "create_cluster", make)
+
+
+def cluster_security_group() -> None:
+    """Gap: EKS creates a "cluster security group" in the cluster's VPC and returns its id as
+    ``resourcesVpcConfig.clusterSecurityGroupId`` (plus ``vpcId``); moto returns the request's VPC
+    config verbatim. This patch validates the subnets, creates that group in moto's EC2 (tagged
+    like EKS does), fills ``clusterSecurityGroupId``/``vpcId`` and EKS's defaults for the endpoint
+    flags, and deletes the group again on DeleteCluster, as EKS does."""
+    models, _, _ = _eks()
+
+    def make_create(original: Callable) -> Callable:
+        def create_cluster(self: Any, name: str, role_arn: str, resources_vpc_config: dict, *args: Any,
+                           **kwargs: Any) -> Any:
+            vpc_config = dict(resources_vpc_config or {})
+            subnet_ids = vpc_config.get("subnetIds") or []
+            ec2 = _ec2(self.account_id, self.region_name)
+            vpc_ids = set()
+            for subnet_id in subnet_ids:
+                try:
+                    vpc_ids.add(ec2.get_subnet(subnet_id).vpc_id)
+                except Exception:
+                    raise _invalid(f"Subnet {subnet_id} does not exist") from None
+            if len(vpc_ids) > 1:
+                raise _invalid("Subnets specified must be in the same VPC")
+            if name not in self.clusters and vpc_ids:
+                vpc_id = vpc_ids.pop()
+                group = ec2.create_security_group(
+                    name=f"eks-cluster-sg-{name}-{_random().get_random_string(10, lower_case=True)}",
+                    description="EKS created security group applied to ENI that is attached to EKS Control Plane "
+                                "master nodes, as well as any managed workloads.",
+                    vpc_id=vpc_id,
+                    tags={"Name": f"eks-cluster-sg-{name}", f"kubernetes.io/cluster/{name}": "owned",
+                          "aws:eks:cluster-name": name},
+                )
+                vpc_config.update(clusterSecurityGroupId=group.id, vpcId=vpc_id)
+            vpc_config.setdefault("securityGroupIds", [])
+            vpc_config.setdefault("endpointPublicAccess", True)
+            vpc_config.setdefault("endpointPrivateAccess", False)
+            vpc_config.setdefault("publicAccessCidrs", ["0.0.0.0/0"])
+            try:
+                return original(self, name, role_arn, vpc_config, *args, **kwargs)
+            except Exception:
+                if vpc_config.get("clusterSecurityGroupId") and name not in self.clusters:
+                    ec2.delete_security_group(group_id=vpc_config["clusterSecurityGroupId"])
+                raise
+
+        return create_cluster
+
+    def make_delete(original: Callable) -> Callable:
+        def delete_cluster(self: Any, name: str) -> Any:
+            cluster = original(self, name)
+            group_id = (cluster.resources_vpc_config or {}).get("clusterSecurityGroupId")
+            if group_id:
+                try:
+                    _ec2(self.account_id, self.region_name).delete_security_group(group_id=group_id)
+                except Exception as exc:  # the cluster is gone already; leave a trace, the SG shows up in checks
+                    _log(f"could not delete cluster security group {group_id} of {name}: {exc!r}")
+            return cluster
+
+        return delete_cluster
+
+    _wrap(models.EKSBackend, "create_cluster", make_create)
+    _wrap(models.EKSBackend, "delete_cluster", make_delete)
+
+
+def cluster_access_config() -> None:
+    """Gap: moto's CreateCluster ignores ``accessConfig``, so DescribeCluster returns none and
+    Terraform plans to replace the cluster on every run. This patch stores it on the cluster (EKS's
+    defaults when absent: ``CONFIG_MAP``, bootstrap admin ``true``) so DescribeCluster returns it."""
+    _, responses, _ = _eks()
+
+    def make(original: Callable) -> Callable:
+        def create_cluster(self: Any) -> Any:
+            result = original(self)
+            cluster = self.eks_backend.clusters[self._get_param("name")]
+            requested = self._get_param("accessConfig") or {}
+            cluster.access_config = {
+                "authenticationMode": requested.get("authenticationMode", "CONFIG_MAP"),
+                "bootstrapClusterCreatorAdminPermissions": requested.get("bootstrapClusterCreatorAdminPermissions", True),
+            }
+            return result
+
+        return create_cluster
+
+    _wrap(responses.EKSResponse, "create_cluster", make)
+
+
+def _record_update(owner: Any, update_type: str, params: list[dict[str, str]], update_id: str | None = None) -> dict:
+    """Store a completed EKS ``Update`` on a cluster or node group (for DescribeUpdate)."""
+    update = {
+        "id": update_id or str(_random().uuid4()),
+        "status": "Successful",
+        "type": update_type,
+        "params": params,
+        "createdAt": _now(),
+        "errors": [],
+    }
+    owner.__dict__.setdefault("plus_updates", {})[update["id"]] = update
+    return update
+
+
+def cluster_updates() -> None:
+    """Gaps: moto's UpdateClusterConfig (a) *replaces* ``resourcesVpcConfig`` with the request's
+    partial one, dropping ``clusterSecurityGroupId``/``vpcId``/subnets; (b) ignores ``accessConfig``;
+    (c) answers ``{cluster}`` where EKS answers ``{update}``; and DescribeUpdate/ListUpdates do not
+    exist, so Terraform cannot wait for any in-place cluster or node group change. This patch merges
+    the VPC config, applies ``authenticationMode``, records every cluster and node group update as
+    ``Successful`` and serves DescribeUpdate/ListUpdates for them."""
+    models, responses, urls = _eks()
+    from moto.core.responses import ActionResult
+
+    def make_backend_update(original: Callable) -> Callable:
+        def update_cluster_config(self: Any, name: str, resources_vpc_config: dict | None, *args: Any,
+                                  **kwargs: Any) -> Any:
+            if resources_vpc_config:
+                current = _cluster(self, name).resources_vpc_config or {}
+                resources_vpc_config = {**current, **resources_vpc_config}
+            return original(self, name, resources_vpc_config, *args, **kwargs)
+
+        return update_cluster_config
+
+    def make_response_update(original: Callable) -> Callable:
+        def update_cluster_config(self: Any) -> Any:
+            name = self._get_param("name")
+            cluster = _cluster(self.eks_backend, name)
+            params: list[dict[str, str]] = []
+            kinds = []
+            access = self._get_param("accessConfig")
+            if access and access.get("authenticationMode"):
+                config = cluster.__dict__.setdefault("access_config", {})
+                config["authenticationMode"] = access["authenticationMode"]
+                params.append({"type": "AuthenticationMode", "value": access["authenticationMode"]})
+                kinds.append("AccessConfigUpdate")
+            vpc = self._get_param("resourcesVpcConfig")
+            if vpc:
+                params += [{"type": k[0].upper() + k[1:], "value": str(v)} for k, v in vpc.items()]
+                kinds.append("EndpointAccessUpdate")
+            if self._get_param("logging"):
+                params.append({"type": "ClusterLogging", "value": str(self._get_param("logging"))})
+                kinds.append("LoggingUpdate")
+            if vpc or self._get_param("logging") or self._get_param("kubernetesNetworkConfig") \
+                    or self._get_param("remoteNetworkConfig"):
+                original(self)  # moto applies these (with the VPC merge above)
+            update = _record_update(cluster, kinds[0] if len(kinds) == 1 else "ConfigUpdate", params)
+            return ActionResult({"update": update})
+
+        return update_cluster_config
+
+    def make_nodegroup_update(original: Callable) -> Callable:
+        def update_nodegroup_config(self: Any, cluster_name: str, nodegroup_name: str, *args: Any, **kwargs: Any) -> Any:
+            update = original(self, cluster_name, nodegroup_name, *args, **kwargs)
+            nodegroup = self.clusters[cluster_name].nodegroups[nodegroup_name]
+            return _record_update(nodegroup, update["type"], update["params"], update["id"])
+
+        return update_nodegroup_config
+
+    def describe_update(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        owner = cluster
+        nodegroup_name = self._get_param("nodegroupName")
+        if nodegroup_name:
+            owner = cluster.nodegroups.get(nodegroup_name)
+            if owner is None:
+                raise _not_found(f"No node group found for name: {nodegroup_name}.")
+        update_id = self._get_param("updateId")
+        update = owner.__dict__.get("plus_updates", {}).get(update_id)
+        if update is None:
+            raise _not_found(f"No update found for ID: {update_id}")
+        return ActionResult({"update": update})
+
+    def list_updates(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        owner = cluster.nodegroups.get(self._get_param("nodegroupName"), cluster) \
+            if self._get_param("nodegroupName") else cluster
+        return ActionResult({"updateIds": list(owner.__dict__.get("plus_updates", {}))})
+
+    _wrap(models.EKSBackend, "update_cluster_config", make_backend_update)
+    _wrap(responses.EKSResponse, "update_cluster_config", make_response_update)
+    _wrap(models.EKSBackend, "update_nodegroup_config", make_nodegroup_update)
+    responses.EKSResponse.describe_update = describe_update
+    responses.EKSResponse.list_updates = list_updates
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/updates$"] = urls.response.dispatch
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/updates/(?P<updateId>[^/]+)$"] = urls.response.dispatch
+
+
+# ----------------------------------------------------------------------------- node groups
+
+
+def nodegroup_remote_access() -> None:
+    """Gap: moto's Nodegroup defaults ``remoteAccess`` to ``{ec2SshKey: eksKeypair}`` and always
+    invents a ``remoteAccessSecurityGroup``; EKS returns neither for a node group created without
+    remote access, and Terraform plans to replace such a node group on every run. This patch keeps
+    ``remoteAccess`` (and the SG) only when the request had one."""
+    models, _, _ = _eks()
+
+    def make(original: Callable) -> Callable:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            if not kwargs.get("remote_access"):
+                self.remote_access = None
+                self.resources.pop("remoteAccessSecurityGroup", None)
+
+        return __init__
+
+    _wrap(models.Nodegroup, "__init__", make)
+
+
+def nodegroup_update_config() -> None:
+    """Gap: moto's CreateNodegroup drops ``updateConfig`` (and ``nodeRepairConfig``) from the
+    request, and DescribeNodegroup returns none; EKS stores them and defaults ``updateConfig`` to
+    ``{maxUnavailable: 1}``. Without it Terraform plans an in-place update of
+    ``aws_eks_node_group.update_config`` on every run. This patch stores both like EKS."""
+    _, responses, _ = _eks()
+
+    def make(original: Callable) -> Callable:
+        def create_nodegroup(self: Any) -> Any:
+            result = original(self)
+            cluster = self.eks_backend.clusters[self._get_param("name")]
+            nodegroup = cluster.nodegroups[self._get_param("nodegroupName")]
+            nodegroup.update_config = self._get_param("updateConfig") or {"maxUnavailable": 1}
+            if self._get_param("nodeRepairConfig") is not None:
+                nodegroup.node_repair_config = self._get_param("nodeRepairConfig")
+            return result
+
+        return create_nodegroup
+
+    _wrap(responses.EKSResponse, "create_nodegroup", make)
+
+
+# ----------------------------------------------------------------------------- access entries
+
+
+class AccessEntry:
+    """One EKS access entry (kept on its cluster; deleted with it, as in EKS)."""
+
+    NODE_TYPES = ("EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX", "HYBRID_LINUX")
+
+    def __init__(self, cluster: Any, principal_arn: str, entry_type: str, username: str | None,
+                 groups: list[str], tags: dict[str, str]) -> None:
+        partition, region, account = (cluster.arn.split(":")[i] for i in (1, 3, 4))
+        self.cluster_name = cluster.name
+        self.principal_arn = principal_arn
+        self.type = entry_type
+        self.username = username or (
+            "system:node:{{EC2PrivateDNSName}}" if entry_type in self.NODE_TYPES else principal_arn)
+        self.kubernetes_groups = list(groups)
+        kind, _, principal_name = principal_arn.split(":")[-1].partition("/")
+        self.arn = (f"arn:{partition}:eks:{region}:{account}:access-entry/{cluster.name}/"
+                    f"{kind}/{principal_arn.split(':')[4]}/{principal_name.split('/')[-1]}/{_random().uuid4()}")
+        self.created_at = self.modified_at = _now()
+        self.tags = dict(tags)
+        self.policies: dict[str, dict] = {}
+
+    def describe(self) -> dict:
+        return {
+            "clusterName": self.cluster_name,
+            "principalArn": self.principal_arn,
+            "kubernetesGroups": self.kubernetes_groups,
+            "accessEntryArn": self.arn,
+            "createdAt": self.created_at,
+            "modifiedAt": self.modified_at,
+            "tags": self.tags,
+            "username": self.username,
+            "type": self.type,
+        }
+
+
+def _entries(cluster: Any) -> dict[str, AccessEntry]:
+    return cluster.__dict__.setdefault("plus_access_entries", {})
+
+
+def _entry(response: Any) -> AccessEntry:
+    cluster = _cluster(response.eks_backend, response._get_param("name"))
+    principal = response._get_param("principalArn")
+    try:
+        return _entries(cluster)[principal]
+    except KeyError:
+        raise _not_found("The specified principalArn could not be found. You can view your available access "
+                         "entries with 'list-access-entries'.") from None
+
+
+def access_entries() -> None:
+    """Gap: moto 5.2.5 implements none of EKS's access-entry API (no routes, no handlers). This
+    patch adds Create/Describe/List/Update/DeleteAccessEntry and Associate/Disassociate/
+    ListAssociatedAccessPolicies, with EKS's defaults (node types get the
+    ``system:node:{{EC2PrivateDNSName}}`` username) and errors (duplicate principal: 409
+    ResourceInUseException; unknown: 404 ResourceNotFoundException)."""
+    _, responses, urls = _eks()
+    from moto.core.responses import ActionResult, EmptyResult
+
+    def create_access_entry(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        principal = self._get_param("principalArn")
+        entry_type = self._get_param("type") or "STANDARD"
+        if principal in _entries(cluster):
+            raise _in_use("The specified access entry resource is already in use on this cluster.")
+        groups = self._get_param("kubernetesGroups") or []
+        if entry_type in AccessEntry.NODE_TYPES and (groups or self._get_param("username")):
+            raise _invalid(f"The kubernetesGroups and username can not be specified for type {entry_type}.")
+        entry = AccessEntry(cluster, principal, entry_type, self._get_param("username"), groups,
+                            self._get_param("tags") or {})
+        _entries(cluster)[principal] = entry
+        return ActionResult({"accessEntry": entry.describe()})
+
+    def describe_access_entry(self: Any) -> Any:
+        return ActionResult({"accessEntry": _entry(self).describe()})
+
+    def list_access_entries(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        return ActionResult({"accessEntries": list(_entries(cluster))})
+
+    def update_access_entry(self: Any) -> Any:
+        entry = _entry(self)
+        if self._get_param("kubernetesGroups") is not None:
+            entry.kubernetes_groups = list(self._get_param("kubernetesGroups"))
+        if self._get_param("username") is not None:
+            entry.username = self._get_param("username")
+        entry.modified_at = _now()
+        return ActionResult({"accessEntry": entry.describe()})
+
+    def delete_access_entry(self: Any) -> Any:
+        entry = _entry(self)
+        del _entries(_cluster(self.eks_backend, entry.cluster_name))[entry.principal_arn]
+        return EmptyResult()
+
+    def associate_access_policy(self: Any) -> Any:
+        entry = _entry(self)
+        now = _now()
+        arn = self._get_param("policyArn")
+        policy = {"policyArn": arn, "accessScope": self._get_param("accessScope") or {"type": "cluster"},
+                  "associatedAt": entry.policies.get(arn, {}).get("associatedAt", now), "modifiedAt": now}
+        entry.policies[arn] = policy
+        return ActionResult({"clusterName": entry.cluster_name, "principalArn": entry.principal_arn,
+                             "associatedAccessPolicy": policy})
+
+    def list_associated_access_policies(self: Any) -> Any:
+        entry = _entry(self)
+        return ActionResult({"clusterName": entry.cluster_name, "principalArn": entry.principal_arn,
+                             "associatedAccessPolicies": list(entry.policies.values())})
+
+    def disassociate_access_policy(self: Any) -> Any:
+        entry = _entry(self)
+        arn = self._get_param("policyArn")
+        if arn not in entry.policies:
+            raise _not_found(f"The specified policy {arn} is not associated with the access entry.")
+        del entry.policies[arn]
+        return EmptyResult()
+
+    for handler in (create_access_entry, describe_access_entry, list_access_entries, update_access_entry,
+                    delete_access_entry, associate_access_policy, list_associated_access_policies,
+                    disassociate_access_policy):
+        setattr(responses.EKSResponse, handler.__name__, handler)
+    # Werkzeug routing only sends the request to moto's dispatcher; the operation and its URI
+    # parameters (a principalArn contains '/') are resolved from botocore's EKS model.
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries$"] = urls.response.dispatch
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<rest>.+)$"] = urls.response.dispatch
+
+
+# ----------------------------------------------------------------------------- tagging
+
+
+def tagging() -> None:
+    """Gap: moto's EKS TagResource/UntagResource/ListTagsForResource resolve only cluster ARNs (its
+    docstrings say so); node group and access entry ARNs get 404, so a tag change on them fails.
+    This patch resolves all three kinds."""
+    models, _, _ = _eks()
+
+    def taggable(backend: Any, arn: str) -> Any:
+        for cluster in backend.clusters.values():
+            if cluster.arn == arn:
+                return cluster
+            for nodegroup in cluster.nodegroups.values():
+                if nodegroup.arn == arn:
+                    return nodegroup
+            for entry in _entries(cluster).values():
+                if entry.arn == arn:
+                    return entry
+        raise _not_found("Resource was not found")
+
+    def tag_resource(self: Any, resource_arn: str, tags: dict[str, str]) -> None:
+        taggable(self, resource_arn).tags.update(tags)
+
+    def untag_resource(self: Any, resource_arn: str, tag_keys: list[str] | str) -> None:
+        target = taggable(self, resource_arn)
+        for key in [tag_keys] if isinstance(tag_keys, str) else tag_keys:
+            target.tags.pop(key, None)
+
+    def list_tags_for_resource(self: Any, resource_arn: str) -> dict[str, str]:
+        return taggable(self, resource_arn).tags
+
+    for fn in (tag_resource, untag_resource, list_tags_for_resource):
+        _wrap(models.EKSBackend, fn.__name__, lambda _original, fn=fn: fn)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+PATCHES: tuple[Callable[[], None], ...] = (
+    cluster_oidc_issuer,
+    cluster_security_group,
+    cluster_access_config,
+    cluster_updates,
+    nodegroup_remote_access,
+    nodegroup_update_config,
+    access_entries,
+    tagging,
+)
+_applied = False
+
+
+def apply() -> None:
+    """Check the moto pin, then apply every patch (once per process)."""
+    global _applied
+    check_moto_version()
+    if _applied:
+        return
+    for patch in PATCHES:
+        patch()
+    _applied = True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``moto_server`` with the patches applied; same command line."""
+    apply()
+    from moto.server import main as moto_main
+
+    _log(f"moto {PINNED_MOTO_VERSION} + {len(PATCHES)} EKS patches: {', '.join(p.__name__ for p in PATCHES)}")
+    moto_main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
