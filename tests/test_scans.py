@@ -34,7 +34,15 @@ from tests.variants import VARIANTS
 pytestmark = pytest.mark.scan
 
 CONFIG = Path(__file__).resolve().parent / "scan_config"
-SCANNED = VARIANTS  # every stack of the session: one checkov process covers them all in ~5 s
+REQUIRED = ("dev", "prod")  # the shipped environments must always be among the scanned stacks
+
+
+def _stacks(synth) -> list[str]:
+    """Every stack the session synthesized (environments, test variants, any other stack such as
+    the state bucket): one checkov process covers them all in a few seconds."""
+    found = sorted(p.parent.name for p in (synth.outdir / "stacks").glob("*/cdk.tf.json"))
+    assert set(REQUIRED) <= set(found) and set(VARIANTS) <= set(found), found
+    return found
 
 
 def _checkov() -> str:
@@ -84,8 +92,9 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
     suppressions: list[dict] = _load("checkov_suppressions.yaml") or []
     _check_entries(suppressions, {"check", "resource", "reason"}, {"check", "resource", "reason"},
                    "checkov_suppressions.yaml")
-    root = synth.path(SCANNED[0]).parent.parent  # <outdir>/stacks
-    files = [str(synth.path(s).relative_to(root)) for s in SCANNED]
+    scanned = _stacks(synth)
+    root = synth.outdir / "stacks"
+    files = [str(synth.path(s).relative_to(root)) for s in scanned]
 
     started = time.monotonic()
     proc = subprocess.run(
@@ -100,7 +109,7 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
     report = reports[0]
     assert report["summary"]["parsing_errors"] == 0, report["summary"]
 
-    per_stack: dict[str, Counter] = {s: Counter() for s in SCANNED}
+    per_stack: dict[str, Counter] = {s: Counter() for s in scanned}
     used = [0] * len(suppressions)
     suppressed: list[tuple[str, str, str, str]] = []
     failures: list[str] = []
@@ -122,7 +131,7 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
                 failures.append(f"{stack}: {rec['check_id']} {address} ({rec['check_name']}) "
                                 f"lines {rec.get('file_line_range')}")
 
-    print(f"\n[checkov {report['summary']['checkov_version']}] {len(SCANNED)} stacks in {elapsed:.1f}s "
+    print(f"\n[checkov {report['summary']['checkov_version']}] {len(scanned)} stacks in {elapsed:.1f}s "
           f"(one process)")
     for stack, counts in per_stack.items():
         print(f"  {stack:13} passed {counts['passed']:3}  failed {counts['failed']:2}  "
@@ -205,7 +214,8 @@ def test_parliament_finds_nothing_unaccepted_in_any_iam_policy(synth):
     accepted: Counter = Counter()
     resolved: Counter = Counter()
     counts: dict[str, Counter] = {}
-    for stack in SCANNED:
+    scanned = _stacks(synth)
+    for stack in scanned:
         policies = iam_policies.extract(synth[stack])
         counts[stack] = Counter(p.kind for p in policies)
         for policy in policies:
@@ -227,7 +237,7 @@ def test_parliament_finds_nothing_unaccepted_in_any_iam_policy(synth):
     elapsed = time.monotonic() - started
 
     print(f"\n[parliament {parliament.__version__}] {sum(sum(c.values()) for c in counts.values())} policies in "
-          f"{len(SCANNED)} stacks in {elapsed:.1f}s")
+          f"{len(scanned)} stacks in {elapsed:.1f}s")
     for stack, c in counts.items():
         print(f"  {stack:13} " + ", ".join(f"{n} {kind}" for kind, n in sorted(c.items())))
     for address, n in resolved.items():
