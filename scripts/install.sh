@@ -23,6 +23,16 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 
+# Graphviz's `dot` renders the stack diagram (stacks/diagram.py); the tests render one.
+if [ "${1:-}" = "--dev" ] && ! command -v dot >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "==> installing graphviz (apt)"
+    apt-get install -y -q graphviz >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q graphviz >/dev/null; }
+  else
+    echo "note: Graphviz's dot is not installed; install it (apt-get install graphviz / brew install graphviz) to draw the diagram"
+  fi
+fi
+
 if [ ! -x node_modules/.bin/cdktf ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "==> installing the cdktf CLI (package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error

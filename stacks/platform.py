@@ -7,6 +7,10 @@ providers or backends; this module does.
 
 from __future__ import annotations
 
+from stacks import bootstrap
+
+bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap.py
+
 from cdktf import App, CloudBackend, Fn, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster_auth import DataAwsEksClusterAuth

@@ -10,6 +10,10 @@ denying any request without TLS. ``cdktf deploy state-bootstrap`` once per accou
 
 from __future__ import annotations
 
+from stacks import bootstrap
+
+bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap.py
+
 from cdktf import LocalBackend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket

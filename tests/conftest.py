@@ -15,7 +15,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
-import stacks  # noqa: E402,F401  (attaches constructs/ and registers the fast provider imports first)
+from stacks import bootstrap  # noqa: E402
+
+bootstrap.prepare()  # attach constructs/ and register the fast provider imports before any test imports them
 from tests.variants import VARIANTS, variant_configs  # noqa: E402
 
 
