@@ -227,7 +227,8 @@ def first_karpenter_for(k8s: tuple[int, int]) -> tuple[int, int] | None:
 class NodePoolConfig(_Model):
     """One Karpenter NodePool (karpenter.sh/v1) on the shared EC2NodeClass."""
 
-    capacity_types: tuple[Literal["on-demand", "spot"], ...] = Field(("on-demand",), min_length=1)
+    capacity_types: tuple[Literal["on-demand", "spot"], ...] = Field(
+        ("on-demand",), min_length=1, description="karpenter.sh/capacity-type values; Karpenter prefers spot when both are allowed.")
     instance_categories: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")], ...] = Field(
         (), description="karpenter.k8s.aws/instance-category values, e.g. [c, m, r]."
     )
@@ -235,20 +236,24 @@ class NodePoolConfig(_Model):
         (), description="karpenter.k8s.aws/instance-family values, e.g. [g5, g6]."
     )
     min_generation: int | None = Field(5, ge=1, description="Lowest karpenter.k8s.aws/instance-generation (exclusive of older).")
-    architectures: tuple[Literal["amd64", "arm64"], ...] = Field(("amd64",), min_length=1)
+    architectures: tuple[Literal["amd64", "arm64"], ...] = Field(("amd64",), min_length=1, description="kubernetes.io/arch values.")
     cpu_limit: int = Field(100, ge=1, description="Total vCPU the pool may provision.")
     memory_limit_gi: int = Field(400, ge=1, description="Total memory (GiB) the pool may provision.")
-    labels: dict[K8sLabelKey, Annotated[str, StringConstraints(max_length=63)]] = Field(default_factory=dict)
+    labels: dict[K8sLabelKey, Annotated[str, StringConstraints(max_length=63)]] = Field(
+        default_factory=dict, description="Labels on the pool's nodes (workloads select the pool with them).")
     taints: tuple[Annotated[str, StringConstraints(pattern=r"^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")], ...] = Field(
         (), description="Taints as key=value:Effect, e.g. nvidia.com/gpu=true:NoSchedule."
     )
-    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmptyOrUnderutilized"
-    consolidate_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = "1m"
-    expire_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = "720h"
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = Field(
+        "WhenEmptyOrUnderutilized", description="WhenEmpty never moves running pods (databases); the other packs nodes tighter.")
+    consolidate_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = Field(
+        "1m", description="How long a node must be consolidatable before Karpenter acts (Go duration or Never).")
+    expire_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = Field(
+        "720h", description="Node lifetime before replacement (picks up new AMIs/patches), or Never.")
     disruption_budget_nodes: Annotated[str, StringConstraints(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$")] = Field(
         "10%", description="How many nodes (count or %) may be disrupted at once."
     )
-    weight: int | None = Field(None, ge=1, le=100)
+    weight: int | None = Field(None, ge=1, le=100, description="Priority among pools that fit a pod (higher first).")
 
     @model_validator(mode="after")
     def _selects_something(self) -> NodePoolConfig:
@@ -295,8 +300,10 @@ def _default_pools() -> dict[str, NodePoolConfig]:
 
 
 class ControllerResources(_Model):
-    cpu: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?m?$")] = "1"
-    memory: Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")] = "1Gi"
+    """CPU and memory of each Karpenter controller pod (requests = limits, as upstream recommends)."""
+
+    cpu: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?m?$")] = Field("1", description="CPU, e.g. 1 or 500m.")
+    memory: Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")] = Field("1Gi", description="Memory, e.g. 1Gi.")
 
 
 class KarpenterConfig(_Model):
@@ -310,9 +317,9 @@ class KarpenterConfig(_Model):
         "al2023@v20241213",
         description="EC2NodeClass amiSelectorTerms alias, pinned (not @latest: a new AMI would roll every node unannounced).",
     )
-    root_volume_size_gi: int = Field(100, ge=20, le=16384)
+    root_volume_size_gi: int = Field(100, ge=20, le=16384, description="Encrypted gp3 root volume of Karpenter's nodes, GiB.")
     controller_resources: ControllerResources = Field(default_factory=ControllerResources)
-    log_level: Literal["debug", "info", "error"] = "info"
+    log_level: Literal["debug", "info", "error"] = Field("info", description="Controller log level.")
     helm_timeout_seconds: int = Field(900, ge=60, le=3600, description="How long Helm waits for the releases to be ready.")
     nodepools: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")], NodePoolConfig] = Field(
         default_factory=_default_pools, description="NodePools by name; the default is stateful, stateless and gpu."
@@ -323,25 +330,26 @@ class KarpenterConfig(_Model):
 
 
 class S3BackendConfig(_Model):
-    type: Literal["s3"] = "s3"
+    type: Literal["s3"] = Field("s3", description="Backend kind.")
     bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
         description="Existing S3 bucket for Terraform state (see the state bootstrap stack)."
     )
     key: str | None = Field(None, description="State object key; default <environment>/terraform.tfstate.")
     region: Region | None = Field(None, description="Bucket region; default the stack's region.")
-    encrypt: bool = True
+    encrypt: bool = Field(True, description="Server-side encryption of the state object.")
     use_lockfile: bool = Field(True, description="Terraform's native S3 lock file (no DynamoDB table).")
 
 
 class CloudBackendConfig(_Model):
-    type: Literal["cloud"]
-    organization: Annotated[str, StringConstraints(min_length=1)]
-    workspace: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,90}$")]
-    hostname: str = "app.terraform.io"
+    type: Literal["cloud"] = Field(description="Backend kind.")
+    organization: Annotated[str, StringConstraints(min_length=1)] = Field(description="Terraform Cloud organization.")
+    workspace: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,90}$")] = Field(
+        description="Workspace name (one per environment).")
+    hostname: str = Field("app.terraform.io", description="Terraform Cloud / Enterprise host.")
 
 
 class LocalBackendConfig(_Model):
-    type: Literal["local"]
+    type: Literal["local"] = Field(description="Backend kind.")
     path: str | None = Field(None, description="State file; default terraform.<environment>.tfstate in the stack dir.")
 
 
@@ -363,7 +371,7 @@ class EmulatorConfig(_Model):
 
     The endpoint itself comes from ``AWS_ENDPOINT_URL`` in Terraform's environment."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="Dummy credentials, skip flags and path-style S3 for the emulator. Never in a real environment.")
 
 
 # ----------------------------------------------------------------------------- stack
@@ -373,7 +381,7 @@ class StackConfig(_Model):
     """One environment: every layer's config plus identity, region, tags and backend."""
 
     name: Name = Field(description="Cluster name; also names the VPC, roles, queue and log groups.")
-    region: Region = "us-west-2"
+    region: Region = Field("us-west-2", description="AWS region of every resource.")
     tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(
         default_factory=dict, description="Organisation tags applied to every resource through the provider's default_tags."
     )

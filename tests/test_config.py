@@ -162,3 +162,13 @@ def test_main_exits_2_without_traceback_or_output(tmp_path, patch, field, fix):
     assert proc.stderr.strip().splitlines() == [l for l in proc.stderr.strip().splitlines() if l.startswith("error: dev.yaml: ")]
     assert field in proc.stderr and fix in proc.stderr
     assert not (tmp_path / "cdktf.out").exists()
+
+
+def test_readme_configuration_reference_is_generated_from_the_models():
+    from stacks.schema import END, README, START, readme_with_reference
+
+    text = README.read_text()
+    assert START in text and END in text
+    assert readme_with_reference(text) == text, "run: pipenv run python -m stacks.schema"
+    for key in ("`network.vpc_cidr`", "`cluster.node_desired_size`", "`karpenter.version`", "`backend.bucket` (s3)"):
+        assert key in text

@@ -23,7 +23,7 @@ def test_s3_backend_per_environment_with_native_locking(synth):
 
 def test_cloud_backend_names_organization_and_workspace(synth):
     assert synth["t-cloud"]["terraform"]["cloud"] == {
-        "hostname": "app.terraform.io", "organization": "acme", "workspaces": {"name": "platform-tc"}}
+        "hostname": "app.terraform.io", "organization": "my-org", "workspaces": {"name": "platform-tfc"}}
     assert "backend" not in synth["t-cloud"]["terraform"]
 
 

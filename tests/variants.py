@@ -24,7 +24,7 @@ def _override(base: StackConfig, **changes: dict) -> StackConfig:
 def _variants() -> dict[str, StackConfig]:
     dev = load_config(ENVIRONMENTS_DIR / "dev.yaml")
     return {
-        "t-cloud": _override(dev, name="platform-tc", backend={"type": "cloud", "organization": "acme", "workspace": "platform-tc"}),
+        "t-cloud": load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
         "t-local": _override(dev, name="platform-tl", backend={"type": "local"}),
         "t-exec-cloud": _override(dev, name="platform-te", backend={"type": "cloud", "organization": "acme", "workspace": "te"},
                                   kubernetes_auth={"mode": "exec"}),
