@@ -134,16 +134,18 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
     print(f"\n[checkov {report['summary']['checkov_version']}] {len(scanned)} stacks in {elapsed:.1f}s "
           f"(one process)")
     for stack, counts in per_stack.items():
-        print(f"  {stack:13} passed {counts['passed']:3}  failed {counts['failed']:2}  "
+        print(f"  {stack:15} passed {counts['passed']:3}  failed {counts['failed']:2}  "
               f"skipped {counts['suppressed'] + counts['skipped']:2} "
               f"({counts['suppressed']} by checkov_suppressions.yaml, {counts['skipped']} by checkov)")
     for (check, address, reason), n in Counter((c, a, r) for _, c, a, r in suppressed).items():
         print(f"  suppressed x{n}: {check} {address}: {reason}")
 
     stale = [suppressions[i] for i, n in enumerate(used) if n == 0]
-    assert not failures, "checkov failures (fix them; suppress only with a reason in " \
-                         "tests/scan_config/checkov_suppressions.yaml):\n  " + "\n  ".join(failures)
-    assert not stale, f"suppressions that match no failure (remove them): {stale}"
+    if failures:
+        pytest.fail("checkov failures (fix them; suppress only with a reason in "
+                    "tests/scan_config/checkov_suppressions.yaml):\n  " + "\n  ".join(failures), pytrace=False)
+    if stale:
+        pytest.fail(f"checkov suppressions that match no failure (remove them): {stale}", pytrace=False)
 
 
 # ----------------------------------------------------------------------------- parliament
@@ -239,7 +241,7 @@ def test_parliament_finds_nothing_unaccepted_in_any_iam_policy(synth):
     print(f"\n[parliament {parliament.__version__}] {sum(sum(c.values()) for c in counts.values())} policies in "
           f"{len(scanned)} stacks in {elapsed:.1f}s")
     for stack, c in counts.items():
-        print(f"  {stack:13} " + ", ".join(f"{n} {kind}" for kind, n in sorted(c.items())))
+        print(f"  {stack:15} " + ", ".join(f"{n} {kind}" for kind, n in sorted(c.items())))
     for address, n in resolved.items():
         print(f"  resolved x{n}: RESOURCE_MISMATCH {address}: each listed action is granted on that ARN type "
               "by another statement of the policy")
@@ -247,6 +249,8 @@ def test_parliament_finds_nothing_unaccepted_in_any_iam_policy(synth):
         print(f"  accepted x{n}: {issue} {address}: {reason}")
 
     stale = [ignores[i] for i, n in enumerate(used) if n == 0]
-    assert not problems, "parliament findings (fix the policy; accept only with a reason in " \
-                         "tests/scan_config/parliament.yaml):\n  " + "\n  ".join(problems)
-    assert not stale, f"parliament ignores that match nothing (remove them): {stale}"
+    if problems:
+        pytest.fail("parliament findings (fix the policy; accept only with a reason in "
+                    "tests/scan_config/parliament.yaml):\n  " + "\n  ".join(problems), pytrace=False)
+    if stale:
+        pytest.fail(f"parliament ignores that match nothing (remove them): {stale}", pytrace=False)
