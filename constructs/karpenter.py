@@ -23,7 +23,9 @@ Creates:
 - the **NodePools and EC2NodeClass** as a third release of the local chart ``charts/karpenter-nodepools``
   whose values are manifests built here from typed config (``kubernetes_manifest`` needs the CRDs
   at *plan* time and fails a first apply; Helm is lazy). It depends on the Karpenter release, so on
-  destroy the NodePools go first and Karpenter still runs to terminate the nodes it launched.
+  destroy the NodePools go first and Karpenter still runs to terminate the nodes it launched; in
+  ``exec`` mode (the aws CLI is there) a destroy-time wait holds the Karpenter release until those
+  instances are gone (Helm's uninstall does not wait).
 
 Takes ``config`` (KarpenterConfig), ``name``, ``region``, ``replicas`` and the ``cluster`` and ``iam``
 layers; the Kubernetes/Helm providers are created by the stack. Exposes ``queue``,
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cdktf import AssetType, TerraformAsset
+from cdktf import AssetType, DataResource, LocalExecProvisioner, TerraformAsset
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
@@ -65,6 +67,25 @@ INTERRUPTION_EVENTS = {
     "rebalance": ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
     "instance-state-change": ("aws.ec2", "EC2 Instance State-change Notification"),
 }
+
+# Destroy-time wait (sh + aws CLI) until every instance Karpenter launched for this cluster is gone.
+# Helm returns from an uninstall at once; without this, Terraform would remove the Karpenter release
+# right after the NodePools release, the NodeClaims' finalizers would never run, and the instances
+# would keep running in the subnets (VPC destroy then fails on their network interfaces).
+NODE_CLEANUP_WAIT = """set -eu
+for attempt in $(seq 1 90); do
+  count=$(aws ec2 describe-instances --region "$REGION" --output text \\
+    --filters "Name=tag:kubernetes.io/cluster/$CLUSTER,Values=owned" "Name=tag-key,Values=karpenter.sh/nodepool" \\
+              "Name=instance-state-name,Values=pending,running,stopping,shutting-down" \\
+    --query 'length(Reservations[].Instances[])')
+  [ "$count" = "0" ] && exit 0
+  echo "waiting for $count Karpenter-launched instance(s) of $CLUSTER to terminate ($attempt/90)"
+  sleep 10
+done
+echo "Karpenter-launched instances of $CLUSTER still run after 15 minutes: terminate them (tag karpenter.sh/nodepool), then destroy again" >&2
+exit 1
+"""
+
 
 class _Dumper(yaml.SafeDumper):
     """Plain YAML for Helm values: no &anchors/*aliases for repeated objects."""
@@ -164,7 +185,7 @@ class Karpenter(Construct):
     """Interruption queue + rules, controller IRSA role, namespace/service account, Helm releases."""
 
     def __init__(self, scope: Construct, id_: str, *, config: KarpenterConfig, name: str, replicas: int,
-                 tags: dict[str, str], cluster: Cluster, iam: Iam) -> None:
+                 tags: dict[str, str], cluster: Cluster, iam: Iam, wait_for_node_cleanup: bool) -> None:
         super().__init__(scope, id_)
 
         # ---- interruption handling
@@ -228,11 +249,20 @@ class Karpenter(Construct):
 
         self.manifests = [ec2_node_class(name=name, role_name=iam.node_role.name, config=config, tags=tags)]
         self.manifests += [node_pool(pool_name, pool) for pool_name, pool in config.nodepools.items()]
+        after_karpenter = [self.release]
+        if wait_for_node_cleanup:
+            # Destroyed after the NodePools release and before the Karpenter release (see NODE_CLEANUP_WAIT).
+            waiter = DataResource(self, "node-cleanup-wait", input={"cluster": name, "region": iam.aws.region},
+                                  depends_on=[self.release], provisioners=[LocalExecProvisioner(
+                                      type="local-exec", when="destroy", command=NODE_CLEANUP_WAIT,
+                                      environment={"CLUSTER": "${self.input.cluster}",
+                                                   "REGION": "${self.input.region}"})])
+            after_karpenter.append(waiter)
         chart = TerraformAsset(self, "nodepools-chart", path=str(NODEPOOLS_CHART), type=AssetType.DIRECTORY)
         self.nodepools_release = Release(
             self, "nodepools-release", name="karpenter-nodepools", chart=chart.path,
             namespace=namespace.metadata.name,
             values=[to_yaml({"manifests": self.manifests})],
             wait=True, timeout=config.helm_timeout_seconds, atomic=True, cleanup_on_fail=True,
-            depends_on=[self.release],
+            depends_on=after_karpenter,
         )

@@ -53,7 +53,7 @@ class PlatformStack(TerraformStack):
         self._kubernetes_providers(config)
         self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
                                    replicas=config.karpenter_replicas, tags=self.tags, cluster=self.cluster,
-                                   iam=self.iam)
+                                   iam=self.iam, wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
 
         self._outputs()
 

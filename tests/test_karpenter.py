@@ -186,7 +186,27 @@ def test_nodepools_release_is_the_local_chart_after_karpenter(env_json):
     release = _release(env_json, "nodepools-release")
     assert release["chart"].startswith("assets/") and "repository" not in release
     karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
-    assert release["depends_on"] == [f"helm_release.{karpenter_key}"]
+    waiter_key = next(iter(resources(env_json, "terraform_data")))
+    assert release["depends_on"] == [f"helm_release.{karpenter_key}", f"terraform_data.{waiter_key}"]
+
+
+def test_destroy_waits_for_karpenter_instances_between_the_releases(env_json):
+    """On destroy: NodePools release, then this wait (until Karpenter's instances are gone), then Karpenter."""
+    waiter = one(env_json, "terraform_data")
+    karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
+    assert waiter["depends_on"] == [f"helm_release.{karpenter_key}"]
+    (provisioner,) = waiter["provisioner"]
+    step = provisioner["local-exec"]
+    assert step["when"] == "destroy"
+    assert step["environment"] == {"CLUSTER": "${self.input.cluster}", "REGION": "${self.input.region}"}
+    assert waiter["input"] == {"cluster": one(env_json, "aws_eks_cluster")["name"], "region": "us-west-2"}
+    assert "aws ec2 describe-instances" in step["command"]
+    assert "Name=tag:kubernetes.io/cluster/$CLUSTER,Values=owned" in step["command"]
+    assert "Name=tag-key,Values=karpenter.sh/nodepool" in step["command"]
+
+
+def test_token_mode_has_no_cli_dependent_wait(synth):
+    assert "terraform_data" not in synth["t-cloud"]["resource"]
 
 
 def test_nodepools_chart_is_copied_into_the_stack_output(synth):

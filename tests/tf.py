@@ -111,6 +111,8 @@ class Terraform:
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
+            # the venv's bin first: destroy-time provisioners and kubeconfigs run the pinned `aws` CLI
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
             **(env or {}),
         }
 
