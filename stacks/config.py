@@ -169,7 +169,7 @@ class ClusterConfig(_Model):
     public_access_cidrs: tuple[Cidr, ...] = Field(
         ("0.0.0.0/0",), min_length=1, description="CIDRs allowed to reach the public API endpoint."
     )
-    log_retention_days: int = Field(90, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days.")
+    log_retention_days: int = Field(365, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days (audit logs: keep a year).")
     node_instance_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = Field(
         "m6i.large", description="Instance type of the controller node group (Karpenter + CoreDNS)."
     )

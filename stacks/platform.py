@@ -118,10 +118,12 @@ class PlatformStack(TerraformStack):
             },
             {
                 "Sid": "CloudWatchLogsEncrypts",
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                # No kms:Describe*: Describe calls carry no encryption context, so under this condition
+                # they were never granted. StringLike: kms:EncryptionContext:* keys are strings.
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
                 "Resource": "*",
                 "Principal": {"Service": f"logs.{config.region}.amazonaws.com"},
-                "Condition": {"ArnLike": {
+                "Condition": {"StringLike": {
                     "kms:EncryptionContext:aws:logs:arn": f"arn:{aws.partition}:logs:{config.region}:{aws.account_id}:log-group:*",
                 }},
             },

@@ -16,7 +16,17 @@ bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap
 
 from cdktf import LocalBackend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration,
+    S3BucketLifecycleConfigurationRule as Rule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload as AbortUploads,
+    S3BucketLifecycleConfigurationRuleExpiration as Expiration,
+    S3BucketLifecycleConfigurationRuleFilter as Filter,
+    S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration as NoncurrentExpiration,
+)
+from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import S3BucketOwnershipControls
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
@@ -61,7 +71,7 @@ class StateBucketStack(TerraformStack):
             provider = providers[region]
             bucket = S3Bucket(self, f"bucket-{name}", bucket=name, provider=provider,
                               lifecycle={"prevent_destroy": True})
-            S3BucketVersioningA(self, f"versioning-{name}", bucket=bucket.id, provider=provider,
+            versioning = S3BucketVersioningA(self, f"versioning-{name}", bucket=bucket.id, provider=provider,
                                 versioning_configuration={"status": "Enabled"})
             S3BucketServerSideEncryptionConfigurationA(
                 self, f"encryption-{name}", bucket=bucket.id, provider=provider,
@@ -84,4 +94,60 @@ class StateBucketStack(TerraformStack):
             }])
             tls_only.provider = provider
             S3BucketPolicy(self, f"policy-{name}", bucket=bucket.id, policy=tls_only.json, provider=provider)
+            # Versions pile up with every apply: keep 20 + 90 days of history; drop failed uploads.
+            S3BucketLifecycleConfiguration(
+                self, f"lifecycle-{name}", bucket=bucket.id, provider=provider, depends_on=[versioning],
+                rule=[Rule(id="state-history", status="Enabled", filter=[Filter(prefix="")],
+                           noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=90,
+                                                                               newer_noncurrent_versions=20)],
+                           abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)])])
+            logs = self._log_bucket(name, bucket.arn, provider)
+            S3BucketLoggingA(self, f"logging-{name}", bucket=bucket.id, provider=provider,
+                             target_bucket=logs.id, target_prefix="s3-access/")
             TerraformOutput(self, f"bucket_{name.replace('.', '_').replace('-', '_')}", value=bucket.arn)
+
+    def _log_bucket(self, name: str, state_bucket_arn: str, provider: AwsProvider) -> S3Bucket:
+        """Server access logs of one state bucket: SSE-S3 (log delivery cannot write to SSE-KMS
+        buckets), no public access, owner-enforced, TLS only, only S3 log delivery for that bucket
+        may write, logs expire after a year."""
+        account = DataAwsCallerIdentity(self, f"account-{name}", provider=provider)
+        logs = S3Bucket(self, f"logs-{name}", bucket=f"{name}-logs", provider=provider)
+        versioning = S3BucketVersioningA(self, f"logs-versioning-{name}", bucket=logs.id, provider=provider,
+                                         versioning_configuration={"status": "Enabled"})
+        S3BucketServerSideEncryptionConfigurationA(
+            self, f"logs-encryption-{name}", bucket=logs.id, provider=provider,
+            rule=[S3BucketServerSideEncryptionConfigurationRuleA(
+                apply_server_side_encryption_by_default=(
+                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(sse_algorithm="AES256")))])
+        S3BucketPublicAccessBlock(self, f"logs-public-access-{name}", bucket=logs.id, provider=provider,
+                                  block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
+                                  restrict_public_buckets=True)
+        S3BucketOwnershipControls(self, f"logs-ownership-{name}", bucket=logs.id, provider=provider,
+                                  rule={"object_ownership": "BucketOwnerEnforced"})
+        S3BucketLifecycleConfiguration(
+            self, f"logs-lifecycle-{name}", bucket=logs.id, provider=provider, depends_on=[versioning],
+            rule=[Rule(id="expire-logs", status="Enabled", filter=[Filter(prefix="")],
+                       expiration=[Expiration(days=365)],
+                       noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=7)],
+                       abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)])])
+        policy = policy_document(self, f"logs-policy-doc-{name}", [
+            {
+                "Sid": "S3ServerAccessLogDelivery",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{logs.arn}/s3-access/*",
+                "Condition": {"ArnLike": {"aws:SourceArn": state_bucket_arn},
+                              "StringEquals": {"aws:SourceAccount": account.account_id}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [logs.arn, f"{logs.arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": False}},
+            },
+        ])
+        policy.provider = provider
+        S3BucketPolicy(self, f"logs-policy-{name}", bucket=logs.id, policy=policy.json, provider=provider)
+        return logs

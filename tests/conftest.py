@@ -57,7 +57,9 @@ def resources(doc: dict, rtype: str) -> dict[str, dict]:
 
 
 def one(doc: dict, rtype: str, contains: str = "") -> dict:
-    """The single resource of ``rtype`` whose logical id contains ``contains``."""
+    """The resource of ``rtype`` whose logical id is ``contains``, else the single one containing it."""
+    if contains in resources(doc, rtype):
+        return resources(doc, rtype)[contains]
     found = {k: v for k, v in resources(doc, rtype).items() if contains in k}
     assert len(found) == 1, f"expected one {rtype} matching {contains!r}, found {sorted(found)}"
     return next(iter(found.values()))

@@ -152,16 +152,8 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
 
 
 def _parliament():
-    """parliament with its community auditors' config loaded.
-
-    parliament 1.6.4 imports ``pkg_resources`` only for ``resource_filename``; setuptools (which
-    ships it) is not a dependency of this environment, so stand in with importlib.resources."""
-    try:
-        import pkg_resources  # noqa: F401
-    except ImportError:
-        shim = types.ModuleType("pkg_resources")
-        shim.resource_filename = lambda package, name: str(importlib.resources.files(package).joinpath(name))
-        sys.modules["pkg_resources"] = shim
+    """parliament with its community auditors' config loaded (it imports ``pkg_resources``: the
+    Pipfile pins setuptools 80, the last release that ships it)."""
     import parliament
 
     parliament.override_config(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml")
