@@ -27,7 +27,6 @@ cluster must wait for (``cluster_role_attachments``, ``controller_node_role_atta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -35,7 +34,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
-from constructs.policy import policy_document, service_trust
+from constructs.policy import AwsContext, policy_document, service_trust
 
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
@@ -43,15 +42,6 @@ NODE_POLICIES = (
     "AmazonEC2ContainerRegistryReadOnly",
     "AmazonSSMManagedInstanceCore",
 )
-
-
-@dataclass(frozen=True)
-class AwsContext:
-    """Where the stack deploys: tokens from data sources (account, partition) and the region."""
-
-    account_id: str
-    partition: str
-    region: str
 
 
 def _attach(scope: Construct, role: IamRole, prefix: str, partition: str,

@@ -5,7 +5,7 @@ private subnet (nodes), an internet gateway, NAT gateways with EIPs (one per AZ,
 ``single_nat_gateway``), route tables with associations, VPC flow logs to CloudWatch, and a
 locked-down default security group (no rules: nothing may use it by accident).
 
-Takes ``config`` (NetworkConfig), the cluster ``name`` and the ``region``. Exposes ``vpc_id``,
+Takes ``config`` (NetworkConfig), the cluster ``name`` and the ``aws`` context (account, region). Exposes ``vpc_id``,
 ``private_subnet_ids``, ``public_subnet_ids`` (in AZ order) and ``zones``.
 
 Choices: logical ids are keyed by AZ name (``private-us-west-2a``), never by list index, so adding
@@ -33,16 +33,17 @@ from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from constructs import Construct
 
-from constructs.policy import policy_document, service_trust
+from constructs.policy import AwsContext, policy_document
 from stacks.config import NetworkConfig
 
 
 class Network(Construct):
     """VPC, public/private subnets per AZ, IGW, NAT, routes, flow logs."""
 
-    def __init__(self, scope: Construct, id_: str, *, config: NetworkConfig, name: str, region: str,
+    def __init__(self, scope: Construct, id_: str, *, config: NetworkConfig, name: str, aws: AwsContext,
                  kms_key_arn: str) -> None:
         super().__init__(scope, id_)
+        region = aws.region
         self.zones: tuple[str, ...] = config.zones(region)
         plan = config.subnet_plan(region)
         cluster_tag = {f"kubernetes.io/cluster/{name}": "shared"}
@@ -102,8 +103,13 @@ class Network(Construct):
         # VPC flow logs (all traffic) to an encrypted CloudWatch log group.
         log_group = CloudwatchLogGroup(self, "flow-logs", name=f"/aws/vpc/{name}/flow-logs",
                                        retention_in_days=config.flow_log_retention_days, kms_key_id=kms_key_arn)
-        role = IamRole(self, "flow-logs-role", name=f"{name}-vpc-flow-logs",
-                       assume_role_policy=service_trust(self, "flow-logs-trust", "vpc-flow-logs.amazonaws.com"))
+        # Confused-deputy guard: only flow logs of this account may assume the role.
+        trust = policy_document(self, "flow-logs-trust", [{
+            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": aws.account_id},
+                          "ArnLike": {"aws:SourceArn": f"arn:{aws.partition}:ec2:{region}:{aws.account_id}:vpc-flow-log/*"}},
+        }])
+        role = IamRole(self, "flow-logs-role", name=f"{name}-vpc-flow-logs", assume_role_policy=trust.json)
         write_logs = policy_document(self, "flow-logs-write", [{
             "Effect": "Allow",
             "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

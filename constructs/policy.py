@@ -9,12 +9,22 @@ tests read the typed statement blocks in the synthesized JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument
 from constructs import Construct
 
 Statement = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where the stack deploys: tokens from data sources (account, partition) and the region."""
+
+    account_id: str
+    partition: str
+    region: str
 
 
 def _list(value: str | Sequence[str]) -> list[str]:

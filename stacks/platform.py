@@ -23,10 +23,10 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, Kuberne
 from constructs import Construct
 
 from constructs.cluster import Cluster
-from constructs.iam import AwsContext, Iam
+from constructs.iam import Iam
 from constructs.karpenter import Karpenter
 from constructs.network import Network
-from constructs.policy import policy_document
+from constructs.policy import AwsContext, policy_document
 from stacks.config import StackConfig
 
 
@@ -45,7 +45,7 @@ class PlatformStack(TerraformStack):
         aws = AwsContext(account_id=account.account_id, partition=partition.partition, region=config.region)
         self.key = self._kms_key(config, aws)
 
-        self.network = Network(self, "network", config=config.network, name=config.name, region=config.region,
+        self.network = Network(self, "network", config=config.network, name=config.name, aws=aws,
                                kms_key_arn=self.key.arn)
         self.iam = Iam(self, "iam", name=config.name, aws=aws, kms_key_arn=self.key.arn)
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
