@@ -10,6 +10,9 @@ denying any request without TLS. ``cdktf deploy state-bootstrap`` once per accou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from stacks import bootstrap
 
 bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap.py
@@ -69,85 +72,66 @@ class StateBucketStack(TerraformStack):
                                             **extra)
         for name, region in sorted(buckets.items()):
             provider = providers[region]
-            bucket = S3Bucket(self, f"bucket-{name}", bucket=name, provider=provider,
-                              lifecycle={"prevent_destroy": True})
-            versioning = S3BucketVersioningA(self, f"versioning-{name}", bucket=bucket.id, provider=provider,
-                                versioning_configuration={"status": "Enabled"})
-            S3BucketServerSideEncryptionConfigurationA(
-                self, f"encryption-{name}", bucket=bucket.id, provider=provider,
-                rule=[S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default=(
-                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(sse_algorithm="aws:kms")),
-                    bucket_key_enabled=True)])
-            S3BucketPublicAccessBlock(self, f"public-access-{name}", bucket=bucket.id, provider=provider,
-                                      block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
-                                      restrict_public_buckets=True)
-            S3BucketOwnershipControls(self, f"ownership-{name}", bucket=bucket.id, provider=provider,
-                                      rule={"object_ownership": "BucketOwnerEnforced"})
-            tls_only = policy_document(self, f"tls-only-{name}", [{
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket.arn, f"{bucket.arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": False}},
-            }])
-            tls_only.provider = provider
-            S3BucketPolicy(self, f"policy-{name}", bucket=bucket.id, policy=tls_only.json, provider=provider)
-            # Versions pile up with every apply: keep 20 + 90 days of history; drop failed uploads.
-            S3BucketLifecycleConfiguration(
-                self, f"lifecycle-{name}", bucket=bucket.id, provider=provider, depends_on=[versioning],
-                rule=[Rule(id="state-history", status="Enabled", filter=[Filter(prefix="")],
-                           noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=90,
-                                                                               newer_noncurrent_versions=20)],
-                           abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)])])
-            logs = self._log_bucket(name, bucket.arn, provider)
+            account = DataAwsCallerIdentity(self, f"account-{name}", provider=provider)
+            # State: KMS-encrypted; versions pile up with every apply, so keep 20 + 90 days of history.
+            bucket = self._private_bucket(
+                f"bucket-{name}", name, provider, sse_algorithm="aws:kms", prevent_destroy=True,
+                lifecycle=Rule(id="state-history", status="Enabled", filter=[Filter(prefix="")],
+                               noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=90,
+                                                                                   newer_noncurrent_versions=20)],
+                               abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)]))
+            # Server access logs: SSE-S3 (log delivery cannot write to SSE-KMS buckets), kept a year,
+            # written only by S3 log delivery on behalf of the state bucket in this account.
+            logs = self._private_bucket(
+                f"logs-{name}", f"{name}-logs", provider, sse_algorithm="AES256",
+                lifecycle=Rule(id="expire-logs", status="Enabled", filter=[Filter(prefix="")],
+                               expiration=[Expiration(days=365)],
+                               noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=7)],
+                               abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)]),
+                statements=lambda arn: [{
+                    "Sid": "S3ServerAccessLogDelivery",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{arn}/s3-access/*",
+                    "Condition": {"ArnLike": {"aws:SourceArn": bucket.arn},
+                                  "StringEquals": {"aws:SourceAccount": account.account_id}},
+                }])
             S3BucketLoggingA(self, f"logging-{name}", bucket=bucket.id, provider=provider,
                              target_bucket=logs.id, target_prefix="s3-access/")
             TerraformOutput(self, f"bucket_{name.replace('.', '_').replace('-', '_')}", value=bucket.arn)
 
-    def _log_bucket(self, name: str, state_bucket_arn: str, provider: AwsProvider) -> S3Bucket:
-        """Server access logs of one state bucket: SSE-S3 (log delivery cannot write to SSE-KMS
-        buckets), no public access, owner-enforced, TLS only, only S3 log delivery for that bucket
-        may write, logs expire after a year."""
-        account = DataAwsCallerIdentity(self, f"account-{name}", provider=provider)
-        logs = S3Bucket(self, f"logs-{name}", bucket=f"{name}-logs", provider=provider)
-        versioning = S3BucketVersioningA(self, f"logs-versioning-{name}", bucket=logs.id, provider=provider,
+    def _private_bucket(self, id_: str, bucket_name: str, provider: AwsProvider, *, sse_algorithm: str, lifecycle: Rule,
+                        prevent_destroy: bool = False,
+                        statements: Callable[[str], list[dict[str, Any]]] = lambda arn: []) -> S3Bucket:
+        """A versioned, encrypted, owner-enforced bucket with no public access, a lifecycle rule and a
+        policy that denies any request without TLS (plus ``statements(bucket_arn)``)."""
+        bucket = S3Bucket(self, id_, bucket=bucket_name, provider=provider,
+                          lifecycle={"prevent_destroy": True} if prevent_destroy else None)
+        suffix = id_.removeprefix("bucket-")
+        versioning = S3BucketVersioningA(self, f"versioning-{suffix}", bucket=bucket.id, provider=provider,
                                          versioning_configuration={"status": "Enabled"})
         S3BucketServerSideEncryptionConfigurationA(
-            self, f"logs-encryption-{name}", bucket=logs.id, provider=provider,
+            self, f"encryption-{suffix}", bucket=bucket.id, provider=provider,
             rule=[S3BucketServerSideEncryptionConfigurationRuleA(
                 apply_server_side_encryption_by_default=(
-                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(sse_algorithm="AES256")))])
-        S3BucketPublicAccessBlock(self, f"logs-public-access-{name}", bucket=logs.id, provider=provider,
+                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm=sse_algorithm)),
+                bucket_key_enabled=True if sse_algorithm == "aws:kms" else None)])
+        S3BucketPublicAccessBlock(self, f"public-access-{suffix}", bucket=bucket.id, provider=provider,
                                   block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
                                   restrict_public_buckets=True)
-        S3BucketOwnershipControls(self, f"logs-ownership-{name}", bucket=logs.id, provider=provider,
+        S3BucketOwnershipControls(self, f"ownership-{suffix}", bucket=bucket.id, provider=provider,
                                   rule={"object_ownership": "BucketOwnerEnforced"})
-        S3BucketLifecycleConfiguration(
-            self, f"logs-lifecycle-{name}", bucket=logs.id, provider=provider, depends_on=[versioning],
-            rule=[Rule(id="expire-logs", status="Enabled", filter=[Filter(prefix="")],
-                       expiration=[Expiration(days=365)],
-                       noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=7)],
-                       abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)])])
-        policy = policy_document(self, f"logs-policy-doc-{name}", [
-            {
-                "Sid": "S3ServerAccessLogDelivery",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": f"{logs.arn}/s3-access/*",
-                "Condition": {"ArnLike": {"aws:SourceArn": state_bucket_arn},
-                              "StringEquals": {"aws:SourceAccount": account.account_id}},
-            },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [logs.arn, f"{logs.arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": False}},
-            },
-        ])
+        S3BucketLifecycleConfiguration(self, f"lifecycle-{suffix}", bucket=bucket.id, provider=provider,
+                                       depends_on=[versioning], rule=[lifecycle])
+        policy = policy_document(self, f"policy-doc-{suffix}", [*statements(bucket.arn), {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket.arn, f"{bucket.arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": False}},
+        }])
         policy.provider = provider
-        S3BucketPolicy(self, f"logs-policy-{name}", bucket=logs.id, policy=policy.json, provider=provider)
-        return logs
+        S3BucketPolicy(self, f"policy-{suffix}", bucket=bucket.id, policy=policy.json, provider=provider)
+        return bucket

@@ -44,7 +44,7 @@ def test_state_history_is_bounded_and_access_is_logged(synth):
     logging = one(doc, "aws_s3_bucket_logging", f"logging-{BUCKET}")
     logs = one(doc, "aws_s3_bucket", f"logs-{BUCKET}")
     assert logs["bucket"] == f"{BUCKET}-logs" and logging["target_bucket"].startswith("${aws_s3_bucket.logs-")
-    writer, deny = policy_statements(doc, one(doc, "aws_s3_bucket_policy", f"logs-policy-{BUCKET}")["policy"])
+    writer, deny = policy_statements(doc, one(doc, "aws_s3_bucket_policy", f"policy-logs-{BUCKET}")["policy"])
     assert writer["principals"] == [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}]
     assert deny["effect"] == "Deny"
 
