@@ -58,6 +58,19 @@ def _cidr(value: str) -> str:
 Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
+_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+def _check_retention(v: int) -> int:
+    if v not in _RETENTION_DAYS:
+        raise ValueError(f"CloudWatch accepts only {', '.join(map(str, _RETENTION_DAYS))} days")
+    return v
+
+
+RetentionDays = Annotated[int, AfterValidator(_check_retention)]
+"""CloudWatch Logs retention in days: one of the values the service accepts."""
+
+
 class _Model(BaseModel):
     """Frozen; unknown keys are errors (a typo must not be silently ignored)."""
 
@@ -85,7 +98,7 @@ class NetworkConfig(_Model):
     single_nat_gateway: bool = Field(
         False, description="One shared NAT gateway instead of one per AZ (cheaper, not HA: an AZ outage cuts egress)."
     )
-    flow_log_retention_days: int = Field(365, description="CloudWatch retention of the VPC flow logs, in days.")
+    flow_log_retention_days: RetentionDays = Field(365, description="CloudWatch retention of the VPC flow logs, in days.")
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -103,11 +116,6 @@ class NetworkConfig(_Model):
         if len(set(v)) != len(v):
             raise ValueError("AZ names must be unique")
         return v
-
-    @field_validator("flow_log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        return _check_retention(v)
 
     @model_validator(mode="after")
     def _subnets_fit(self) -> NetworkConfig:
@@ -147,15 +155,6 @@ class NetworkConfig(_Model):
         return plan
 
 
-_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-
-def _check_retention(v: int) -> int:
-    if v not in _RETENTION_DAYS:
-        raise ValueError(f"CloudWatch accepts only {', '.join(map(str, _RETENTION_DAYS))} days")
-    return v
-
-
 # ----------------------------------------------------------------------------- cluster
 
 
@@ -169,7 +168,7 @@ class ClusterConfig(_Model):
     public_access_cidrs: tuple[Cidr, ...] = Field(
         ("0.0.0.0/0",), min_length=1, description="CIDRs allowed to reach the public API endpoint."
     )
-    log_retention_days: int = Field(365, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days (audit logs: keep a year).")
+    log_retention_days: RetentionDays = Field(365, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days (audit logs: keep a year).")
     node_instance_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = Field(
         "m6i.large", description="Instance type of the controller node group (Karpenter + CoreDNS)."
     )
@@ -177,11 +176,6 @@ class ClusterConfig(_Model):
     node_min_size: int = Field(2, ge=1, description="Controller node group minimum size.")
     node_max_size: int = Field(3, ge=1, description="Controller node group maximum size.")
     node_disk_size_gb: int = Field(50, ge=20, le=1000, description="Root volume of controller nodes, GiB.")
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        return _check_retention(v)
 
     @model_validator(mode="after")
     def _sizes(self) -> ClusterConfig:
