@@ -3,7 +3,8 @@
 ``inventory`` lists, per kind, the ids of every resource a stack like ours can create, leaving out
 what the emulator itself provides (the default VPC with its subnets/route table/IGW/SG, AWS-managed
 IAM policies, ``alias/aws/*`` KMS aliases, KMS keys already pending deletion, deleted NATs).
-``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
+Ids are the ones ``terraform import`` takes (node groups and access entries as
+``cluster:name``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
 must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch.
 """
 
@@ -55,9 +56,9 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
     eks = emu.client("eks")
     clusters = _pages(eks, "list_clusters", "clusters")
     found["eks_clusters"] = clusters
-    found["eks_nodegroups"] = [f"{c}/{n}" for c in clusters for n in _pages(eks, "list_nodegroups", "nodegroups",
+    found["eks_nodegroups"] = [f"{c}:{n}" for c in clusters for n in _pages(eks, "list_nodegroups", "nodegroups",
                                                                             clusterName=c)]
-    found["eks_access_entries"] = [f"{c}/{p}" for c in clusters
+    found["eks_access_entries"] = [f"{c}:{p}" for c in clusters
                                    for p in eks.list_access_entries(clusterName=c).get("accessEntries", [])]
 
     found["sqs_queues"] = emu.client("sqs").list_queues().get("QueueUrls", [])

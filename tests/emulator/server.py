@@ -28,6 +28,7 @@ ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 ACCOUNT_ID = "123456789012"  # moto's default account
 PATCHED_SERVER = Path(__file__).resolve().parent / "moto_plus.py"
+BLACKHOLE_PROXY = f"http://{HOST}:9"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 
@@ -69,7 +70,11 @@ class Emulator:
             assert response.status == 200, response.status
 
     def terraform_env(self) -> dict[str, str]:
-        """Environment for Terraform and its aws provider: every AWS API call goes to the emulator."""
+        """Environment for Terraform and its aws provider: every AWS API call goes to the emulator.
+
+        Guard: HTTP(S)_PROXY point at a closed loopback port (discard, 9). Go never proxies loopback
+        addresses, so the emulator is reached directly, while any request to another host (a real AWS
+        endpoint, a registry) fails at once instead of leaving the machine."""
         return {
             "AWS_ENDPOINT_URL": self.url,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -77,11 +82,14 @@ class Emulator:
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_PROFILE": "",
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "NO_PROXY": HOST,
-            "no_proxy": HOST,
+            "HTTP_PROXY": BLACKHOLE_PROXY,
+            "HTTPS_PROXY": BLACKHOLE_PROXY,
+            "http_proxy": BLACKHOLE_PROXY,
+            "https_proxy": BLACKHOLE_PROXY,
+            "NO_PROXY": f"{HOST},localhost",
+            "no_proxy": f"{HOST},localhost",
         }
 
     def log_tail(self, chars: int = 3000) -> str:
