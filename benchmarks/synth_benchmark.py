@@ -214,6 +214,10 @@ def _verdict(ok: bool) -> str:
     return "MET " if ok else "MISSED"
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _node_version() -> str:
     try:
         return subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
@@ -247,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ("fast synth", "normal synth", "bare import")
     results: dict[str, list[Run]] = {k: [] for k in kinds}
     print(f"synth benchmark: n={args.n}, {os.cpu_count()} CPUs, Python {platform.python_version()} ({args.python}), "
-          f"node {_node_version()}, repo {_git_rev()}", flush=True)
+          f"node {_node_version()}, repo {_git_rev()}, load average {_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="synth-benchmark-") as tmp:
         work = Path(tmp)
         for i in range(args.n):  # round-robin, so drift on the machine hits every kind alike
@@ -259,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"max 1 proc {_mb(run.single_maxrss)})", flush=True)
         tests = None if args.skip_tests else unit_test_run(args.python, work, args)
 
+    print(f"  load average at the end: {_load()} (other work on the machine inflates wall times)")
     stacks = results["fast synth"][-1].output
     print(f"\nstacks synthesized by main.py (resources + data sources): {stacks}")
     print(f"\nmedians of {args.n} runs          wall      tree peak    python peak    node peak   max 1 proc")

@@ -123,7 +123,7 @@ MAIN_PROBE = textwrap.dedent("""
     sys.path[0] = root
     sys.argv = [main]
     runpy.run_path(main, run_name="__main_probe__")
-    from stacks.config import ENVIRONMENTS_DIR, load_config
+    import stacks.config  # main() imports it first
     from stacks import bootstrap
     bootstrap.prepare()
     import constructs
