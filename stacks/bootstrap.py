@@ -16,6 +16,11 @@
    assembly. Synth output is byte-identical (guarded by tests/test_fast_imports.py). If a package
    is not laid out as expected it is left to the normal import, so the worst case is a slow synth,
    never a broken one. ``PLATFORM_FAST_IMPORTS=0`` turns it off.
+
+3. The same on the node side: each provider's ``lib/index.js`` requires all its JavaScript
+   submodules (~250 MB for aws) when jsii loads the assembly. ``start_kernel`` starts the jsii
+   kernel with ``lazy_provider_index.js`` preloaded (``NODE_OPTIONS`` set only while node starts),
+   which makes those requires lazy. Same switch, same equivalence test.
 """
 
 from __future__ import annotations
@@ -28,12 +33,35 @@ import types
 from pathlib import Path
 
 LAYERS_DIR = Path(__file__).resolve().parent.parent / "constructs"
+LAZY_INDEX = Path(__file__).resolve().parent / "lazy_provider_index.js"
 PROVIDER_PACKAGES = ("cdktf_cdktf_provider_aws", "cdktf_cdktf_provider_kubernetes", "cdktf_cdktf_provider_helm")
 SWITCH = "PLATFORM_FAST_IMPORTS"
 
 
+def _switched_on() -> bool:
+    return os.environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start_kernel() -> None:
+    """Start the jsii kernel (importing the constructs library does) with the lazy provider index
+    preloaded; ``NODE_OPTIONS`` is changed only while node starts."""
+    if "constructs" in sys.modules or not _switched_on() or not LAZY_INDEX.is_file():
+        import constructs  # noqa: F401
+        return
+    before = os.environ.get("NODE_OPTIONS")
+    os.environ["NODE_OPTIONS"] = f'{before or ""} --require "{LAZY_INDEX}"'.strip()
+    try:
+        import constructs  # noqa: F401  (spawns the kernel with this environment)
+    finally:
+        if before is None:
+            os.environ.pop("NODE_OPTIONS", None)
+        else:
+            os.environ["NODE_OPTIONS"] = before
+
+
 def attach_layers() -> None:
     """Make ``constructs.<layer>`` resolve to ``constructs/<layer>.py`` beside the library's modules."""
+    start_kernel()
     import constructs as library
 
     if getattr(library, "Construct", None) is None:  # pragma: no cover - would mean the folder shadowed the library
@@ -62,7 +90,7 @@ def _expected_layout(spec: importlib.machinery.ModuleSpec) -> bool:
 
 def register_provider_packages(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> list[str]:
     """Register each provider package without running its ``__init__``. Returns the names registered."""
-    if os.environ.get(SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+    if not _switched_on():
         return []
     registered = []
     for name in packages:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -146,22 +146,46 @@ def test_environment_files_point_editors_at_the_schema():
         assert path.read_text().startswith("# yaml-language-server: $schema=schema.json"), path
 
 
-def _run_main(tmp_path: Path, env_yaml: str) -> subprocess.CompletedProcess:
+def _config_dir(tmp_path: Path, patch: dict) -> Path:
     cfg_dir = tmp_path / "envs"
     cfg_dir.mkdir()
-    (cfg_dir / "dev.yaml").write_text(textwrap.dedent(env_yaml))
-    return subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
-                          env={**__import__("os").environ, "PLATFORM_CONFIG_DIR": str(cfg_dir)}, timeout=120)
+    (cfg_dir / "dev.yaml").write_text(yaml.safe_dump(_merge(MINIMAL, patch)))
+    return cfg_dir
 
 
-@pytest.mark.parametrize("patch,field,fix", BAD_INPUTS[:12], ids=[str(i) for i in range(12)])
-def test_main_exits_2_without_traceback_or_output(tmp_path, patch, field, fix):
-    proc = _run_main(tmp_path, yaml.safe_dump(_merge(MINIMAL, patch)))
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [l for l in proc.stderr.strip().splitlines() if l.startswith("error: dev.yaml: ")]
-    assert field in proc.stderr and fix in proc.stderr
+def _assert_clean_failure(stderr: str, field: str, fix: str, tmp_path: Path) -> None:
+    lines = stderr.strip().splitlines()
+    assert lines and all(line.startswith("error: dev.yaml: ") for line in lines), lines
+    assert "Traceback" not in stderr and field in stderr and fix in stderr
     assert not (tmp_path / "cdktf.out").exists()
+
+
+@pytest.mark.parametrize("patch,field,fix", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
+def test_main_exits_2_without_traceback_or_output(tmp_path, monkeypatch, capsys, patch, field, fix):
+    """main() in-process for every bad input (the subprocess case below proves the real entry point)."""
+    import main
+
+    monkeypatch.setattr(main, "CONFIG_DIR", str(_config_dir(tmp_path, patch)))
+    monkeypatch.chdir(tmp_path)
+    assert main.main() == 2
+    _assert_clean_failure(capsys.readouterr().err, field, fix, tmp_path)
+
+
+def test_python_main_py_exits_2_without_traceback_or_output(tmp_path):
+    patch, field, fix = BAD_INPUTS[1]
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PLATFORM_CONFIG_DIR": str(_config_dir(tmp_path, patch))}, timeout=120)
+    assert proc.returncode == 2
+    _assert_clean_failure(proc.stderr, field, fix, tmp_path)
+
+
+def test_unknown_environment_name_is_refused(tmp_path, monkeypatch, capsys):
+    import main
+
+    monkeypatch.setattr(main, "ENVIRONMENTS", ["staging"])
+    monkeypatch.chdir(tmp_path)
+    assert main.main() == 2
+    assert "PLATFORM_ENVIRONMENTS names staging, but only dev, prod exist" in capsys.readouterr().err
 
 
 def test_readme_configuration_reference_is_generated_from_the_models():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -274,6 +275,7 @@ def test_every_pool_refers_to_the_node_class_and_has_limits(env_json):
             assert set(spec["limits"]) == {"cpu", "memory"}
 
 
+@functools.lru_cache(maxsize=None)
 def _crd_schema(filename: str) -> dict:
     crd = yaml.safe_load((FIXTURES / filename).read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]

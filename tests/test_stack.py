@@ -28,7 +28,7 @@ def test_cloud_backend_names_organization_and_workspace(synth):
 
 
 def test_local_backend_for_trials(synth):
-    assert synth["t-local"]["terraform"]["backend"] == {"local": {"path": "terraform.t-local.tfstate"}}
+    assert synth["emulator"]["terraform"]["backend"] == {"local": {"path": "terraform.emulator.tfstate"}}
 
 
 def test_provider_versions_are_pinned_to_what_the_bindings_generate(synth):

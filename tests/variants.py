@@ -25,16 +25,15 @@ def _variants() -> dict[str, StackConfig]:
     dev = load_config(ENVIRONMENTS_DIR / "dev.yaml")
     return {
         "t-cloud": load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
-        "t-local": _override(dev, name="platform-tl", backend={"type": "local"}),
         "t-exec-cloud": _override(dev, name="platform-te", backend={"type": "cloud", "organization": "acme", "workspace": "te"},
                                   kubernetes_auth={"mode": "exec"}),
-        "t-ha-nat": _override(dev, name="platform-ha", network={"single_nat_gateway": False}),
-        "t-two-az": _override(dev, name="platform-2az", network={"availability_zones": ["us-west-2a", "us-west-2b"]}),
+        "t-two-az": _override(dev, name="platform-2az", network={"availability_zones": ["us-west-2a", "us-west-2b"],
+                                                                  "single_nat_gateway": False}),
         "t-k8s-132": _override(dev, name="platform-132", cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),
     }
 
 
-VARIANTS = ("dev", "prod", "emulator", "t-cloud", "t-local", "t-exec-cloud", "t-ha-nat", "t-two-az", "t-k8s-132")
+VARIANTS = ("dev", "prod", "emulator", "t-cloud", "t-exec-cloud", "t-two-az", "t-k8s-132")
 
 
 def variant_configs() -> dict[str, StackConfig]:
