@@ -44,6 +44,9 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
         "security_groups": [g["GroupId"] for g in _pages(ec2, "describe_security_groups", "SecurityGroups")
                             if ours(g.get("VpcId"))],
         "flow_logs": [f["FlowLogId"] for f in _pages(ec2, "describe_flow_logs", "FlowLogs")],
+        # e.g. Karpenter-launched nodes: never in Terraform's state, must not outlive the stack
+        "ec2_instances": [i["InstanceId"] for r in _pages(ec2, "describe_instances", "Reservations")
+                          for i in r["Instances"] if i["State"]["Name"] not in ("terminated", "shutting-down")],
     }
 
     iam = emu.client("iam")
@@ -97,6 +100,7 @@ def expected_counts(doc: dict) -> dict[str, int]:
         # each VPC's default group, our groups, and the group EKS creates per cluster
         "security_groups": n("aws_vpc") + n("aws_security_group") + n("aws_eks_cluster"),
         "flow_logs": n("aws_flow_log"),
+        "ec2_instances": n("aws_instance"),
         "iam_roles": n("aws_iam_role"),
         "iam_policies": n("aws_iam_policy"),
         "iam_instance_profiles": n("aws_iam_instance_profile"),
