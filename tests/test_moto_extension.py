@@ -9,6 +9,10 @@ fill: when an upgrade fixes one upstream, its assertion here fails and the patch
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -64,6 +68,15 @@ def test_version_pin():
     assert moto_plus.check_moto_version() == moto_plus.PINNED_MOTO_VERSION
     with pytest.raises(moto_plus.MotoVersionError, match="5.2.5 internals but moto 5.3.0 is installed"):
         moto_plus.check_moto_version("5.3.0")
+
+
+def test_server_refuses_another_moto_version(tmp_path):
+    """The emulator entry point itself fails loudly (before binding a port) under another moto."""
+    script = ("import runpy, sys, moto; moto.__version__ = '5.3.0'; sys.argv = ['moto_plus', '-p', '0']; "
+              f"runpy.run_path({str(Path(moto_plus.__file__))!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "MotoVersionError" in proc.stderr and "moto 5.3.0 is installed" in proc.stderr, proc.stderr[-2000:]
 
 
 # ----------------------------------------------------------------------------- patched server

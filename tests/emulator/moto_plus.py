@@ -11,8 +11,9 @@ followed by a clean re-plan of this stack. Each patch below fills one gap and sa
 patch                       moto 5.2.5 gap it fills (what breaks without it)
 ==========================  ================================================================
 ``cluster_oidc_issuer``     one OIDC issuer id per *process* (ISSUER_TEMPLATE is formatted at
-                            import): every cluster, also a re-created one, gets the same
-                            issuer, so ``aws_iam_openid_connect_provider`` collides / lies.
+                            import): all clusters share one issuer, so a second cluster's (or an
+                            orphaned cluster's) ``aws_iam_openid_connect_provider`` collides
+                            (EntityAlreadyExists) and IRSA trusts of clusters look alike.
 ``cluster_security_group``  no EKS-created cluster security group: ``clusterSecurityGroupId``
                             is absent, so ``aws_ec2_tag`` on it fails (``InvalidID ''``). The
                             group is created in EC2 with the cluster and deleted with it.
@@ -147,8 +148,9 @@ def _log(message: str) -> None:
 
 def cluster_oidc_issuer() -> None:
     """Gap: moto formats ``ISSUER_TEMPLATE`` with one random id at import, so every cluster of the
-    process shares one OIDC issuer. EKS gives each cluster its own
-    ``https://oidc.eks.<region>.amazonaws.com/id/<32 hex>``; so does this patch."""
+    process shares one OIDC issuer: two clusters alive at once (a second stack, a cluster orphaned by
+    a crashed apply) collide on the IAM OIDC provider URL. EKS gives each cluster its own
+    ``https://oidc.eks.<region>.amazonaws.com/id/<32 upper-case hex>``; so does this patch."""
     models, _, _ = _eks()
 
     def make(original: Callable) -> Callable:
