@@ -367,6 +367,13 @@ class EmulatorConfig(_Model):
 
     enabled: bool = Field(False, description="Dummy credentials, skip flags and path-style S3 for the emulator. Never in a real environment.")
 
+    def provider_settings(self) -> dict[str, Any]:
+        """Extra aws provider arguments: dummy credentials, skipped checks, path-style S3 (or none)."""
+        if not self.enabled:
+            return {}
+        return dict(access_key="testing", secret_key="testing", skip_credentials_validation=True,
+                    skip_metadata_api_check="true", skip_region_validation=True, s3_use_path_style=True)
+
 
 # ----------------------------------------------------------------------------- stack
 

@@ -27,7 +27,7 @@ from constructs.iam import Iam
 from constructs.karpenter import Karpenter
 from constructs.network import Network
 from constructs.policy import AwsContext, policy_document
-from stacks.config import StackConfig
+from stacks.config import EmulatorConfig, StackConfig
 
 
 class PlatformStack(TerraformStack):
@@ -74,11 +74,8 @@ class PlatformStack(TerraformStack):
 
     def _aws_provider(self, environment: str, config: StackConfig) -> None:
         self.tags = tags = {"Environment": environment, "ManagedBy": "cdktf", "Cluster": config.name, **config.tags}
-        extra = {}
-        if config.emulator.enabled:
-            # Test-only: the emulator's endpoint comes from AWS_ENDPOINT_URL in Terraform's environment.
-            extra = dict(access_key="testing", secret_key="testing", skip_credentials_validation=True,
-                         skip_metadata_api_check="true", skip_region_validation=True, s3_use_path_style=True)
+        # Test-only extras; the emulator's endpoint comes from AWS_ENDPOINT_URL in Terraform's environment.
+        extra = config.emulator.provider_settings()
         AwsProvider(self, "aws", region=config.region, default_tags=[{"tags": tags}], **extra)
 
     def _kubernetes_providers(self, config: StackConfig) -> None:
@@ -167,5 +164,5 @@ def build_app(configs: dict[str, StackConfig], outdir: str | None = None) -> App
     buckets = state_buckets(configs)
     if buckets:
         StateBucketStack(app, STACK_NAME, buckets=buckets,
-                         emulator=all(c.emulator.enabled for c in configs.values()))
+                         emulator=EmulatorConfig(enabled=all(c.emulator.enabled for c in configs.values())))
     return app

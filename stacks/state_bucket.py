@@ -42,7 +42,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs.policy import policy_document
-from stacks.config import StackConfig
+from stacks.config import EmulatorConfig, StackConfig
 
 STACK_NAME = "state-bootstrap"
 
@@ -60,12 +60,12 @@ def state_buckets(configs: dict[str, StackConfig]) -> dict[str, str]:
 class StateBucketStack(TerraformStack):
     """Hardened S3 state bucket(s) for the environments' S3 backends, with local state."""
 
-    def __init__(self, scope: Construct, id_: str, *, buckets: dict[str, str], emulator: bool = False) -> None:
+    def __init__(self, scope: Construct, id_: str, *, buckets: dict[str, str],
+                 emulator: EmulatorConfig = EmulatorConfig()) -> None:
         super().__init__(scope, id_)
         LocalBackend(self, path=f"terraform.{id_}.tfstate")
         providers: dict[str, AwsProvider] = {}
-        extra = dict(access_key="testing", secret_key="testing", skip_credentials_validation=True,
-                     skip_metadata_api_check="true", s3_use_path_style=True) if emulator else {}
+        extra = emulator.provider_settings()
         for region in sorted(set(buckets.values())):
             providers[region] = AwsProvider(self, f"aws-{region}", region=region, alias=region,
                                             default_tags=[{"tags": {"ManagedBy": "cdktf", "Purpose": "terraform-state"}}],
