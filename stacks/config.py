@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 

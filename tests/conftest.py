@@ -18,7 +18,14 @@ os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 from stacks import bootstrap  # noqa: E402
 
 bootstrap.prepare()  # attach constructs/ and register the fast provider imports before any test imports them
+from tests import progress  # noqa: E402
 from tests.variants import VARIANTS, variant_configs  # noqa: E402
+
+pytest_plugins = ["tests.emulator.server"]  # the `emulator` session fixture, for every module
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    progress.install(config)
 
 
 class Synth:

@@ -26,7 +26,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,9 +33,9 @@ import pytest
 
 from tests.emulator.inventory import counts, expected_counts, inventory, nonempty
 from tests.emulator.server import ACCESS_KEY, REGION, SECRET_KEY, Emulator
-from tests.emulator.server import emulator  # noqa: F401  (the session fixture)
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
+from tests.progress import progress
 
 pytestmark = pytest.mark.emulator
 
@@ -55,7 +54,7 @@ TIMINGS: dict[str, float] = {}
 
 
 def log(message: str) -> None:
-    print(f"[e2e] {message}", file=sys.stderr, flush=True)
+    progress(f"[e2e] {message}")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,14 +14,12 @@ Every finding fails the rung unless ``scan_config/parliament.yaml`` accepts it w
 from __future__ import annotations
 
 import fnmatch
-import importlib.resources
 import json
 import re
 import shutil
 import subprocess
 import sys
 import time
-import types
 from collections import Counter
 from pathlib import Path
 

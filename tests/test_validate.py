@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from tests.progress import progress
 from tests.tf import Terraform, available_providers, strip_unavailable
 from tests.variants import VARIANTS
 
@@ -27,6 +28,6 @@ def test_terraform_validate(stack, synth, tmp_path):
     proc = tf.run("validate", "-json", "-no-color", check=False, label=f"{stack}: validate")
     result = json.loads(proc.stdout)
     scope = "whole stack" if not removed else f"all but {len(removed)} helm/kubernetes addresses ({', '.join(removed[:6])}...)"
-    print(f"validated {stack}: {scope}")
+    progress(f"[validate] {stack}: {scope}")
     assert result["valid"], json.dumps(result["diagnostics"], indent=1)
     assert result["error_count"] == 0 and result["warning_count"] == 0, result["diagnostics"]

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from tests.progress import progress
 
 MIRROR = Path(os.environ.get("PLATFORM_TF_MIRROR", "/opt/tf-plugins"))
 TERRAFORM = shutil.which("terraform")
@@ -125,11 +126,10 @@ class Terraform:
             ) -> subprocess.CompletedProcess:
         started = time.monotonic()
         label = label or args[0]
-        print(f"[terraform] {label} ...", file=sys.stderr, flush=True)
+        progress(f"[terraform] {label} ...")
         proc = subprocess.run([TERRAFORM, f"-chdir={self.workdir}", *args], env=self.env, capture_output=True,
                               text=True, timeout=timeout)
-        print(f"[terraform] {label} exit {proc.returncode} in {time.monotonic() - started:.1f}s",
-              file=sys.stderr, flush=True)
+        progress(f"[terraform] {label} exit {proc.returncode} in {time.monotonic() - started:.1f}s")
         if check and proc.returncode != 0:
             raise AssertionError(f"terraform {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                                  f"{proc.stderr[-4000:]}")

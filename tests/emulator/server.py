@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.progress import progress
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -149,8 +150,7 @@ def start(log_dir: Path, *, patched: bool = True) -> Emulator:
     except BaseException:
         emu.stop()
         raise
-    print(f"[emulator] moto {'+ moto_plus ' if patched else '(stock) '}on {emu.url} (pid {proc.pid}, log {log})",
-          file=sys.stderr, flush=True)
+    progress(f"[emulator] moto {'+ moto_plus ' if patched else '(stock) '}on {emu.url} (pid {proc.pid}, log {log})")
     return emu
 
 
@@ -161,7 +161,7 @@ def running_emulator(log_dir: Path, *, patched: bool = True) -> Iterator[Emulato
         yield emu
     finally:
         emu.stop()
-        print(f"[emulator] stopped {emu.url}", file=sys.stderr, flush=True)
+        progress(f"[emulator] stopped {emu.url}")
 
 
 @pytest.fixture(scope="session")

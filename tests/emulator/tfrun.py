@@ -14,11 +14,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.tf import TERRAFORM, Terraform
+from tests.progress import progress
 
 DONE = re.compile(r": (Creation|Destruction|Modifications) complete after ")
 PROGRESS_EVERY = 10.0
@@ -31,7 +31,7 @@ class TerraformRun:
         self.label = label
         self.log = tf.workdir / f"{label.replace(' ', '-').replace('/', '_')}.log"
         self.started = time.monotonic()
-        print(f"[terraform] {label}: terraform {' '.join(args)}", file=sys.stderr, flush=True)
+        progress(f"[terraform] {label}: terraform {' '.join(args)}")
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen([TERRAFORM, f"-chdir={tf.workdir}", *args], env=tf.env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -51,15 +51,14 @@ class TerraformRun:
         return time.monotonic() - self.started
 
     def progress(self) -> None:
-        print(f"[terraform] {self.label}: {self.done()} resources done, {self.elapsed():.0f}s elapsed",
-              file=sys.stderr, flush=True)
+        progress(f"[terraform] {self.label}: {self.done()} resources done, {self.elapsed():.0f}s elapsed")
 
     # ---------------------------------------------------------------- controlling
 
     def interrupt(self, sig: int = signal.SIGINT) -> None:
         """Send ``sig`` to Terraform and its provider plugins (the terminal's Ctrl-C does the same)."""
-        print(f"[terraform] {self.label}: sending {signal.Signals(sig).name} after {self.elapsed():.1f}s "
-              f"({self.done()} resources done)", file=sys.stderr, flush=True)
+        progress(f"[terraform] {self.label}: sending {signal.Signals(sig).name} after {self.elapsed():.1f}s "
+                 f"({self.done()} resources done)")
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
 
@@ -90,8 +89,7 @@ class TerraformRun:
             self.kill()
             raise
         rc = self.proc.returncode
-        print(f"[terraform] {self.label}: exit {rc}, {self.done()} resources done in {self.elapsed():.1f}s",
-              file=sys.stderr, flush=True)
+        progress(f"[terraform] {self.label}: exit {rc}, {self.done()} resources done in {self.elapsed():.1f}s")
         if check and rc != 0:
             raise AssertionError(f"terraform {' '.join(self.args)} failed ({rc}):\n{self.output[-6000:]}")
         return rc
