@@ -1,7 +1,7 @@
 """StateBucketStack: the S3 bucket(s) that hold the platform's Terraform state.
 
 A chicken-and-egg stack: it keeps its own state in a local file (``terraform.state-bootstrap.tfstate``
-in its stack directory; keep it, or import the bucket later) and creates every distinct S3 backend
+in the project root, outside cdktf.out; keep it, or import the buckets later) and creates every distinct S3 backend
 bucket the environment files name, hardened: versioning (state history, recovery from a bad write),
 SSE with KMS, all public access blocked, bucket-owner-enforced ownership (no ACLs) and a policy
 denying any request without TLS. ``cdktf deploy state-bootstrap`` once per account, then
@@ -63,7 +63,9 @@ class StateBucketStack(TerraformStack):
     def __init__(self, scope: Construct, id_: str, *, buckets: dict[str, str],
                  emulator: EmulatorConfig = EmulatorConfig()) -> None:
         super().__init__(scope, id_)
-        LocalBackend(self, path=f"terraform.{id_}.tfstate")
+        # In the project root (relative to cdktf.out/stacks/<id>/): a re-synth or a deleted cdktf.out
+        # must never take this state with it. *.tfstate is git-ignored: keep the file safe.
+        LocalBackend(self, path=f"../../../terraform.{id_}.tfstate")
         providers: dict[str, AwsProvider] = {}
         extra = emulator.provider_settings()
         for region in sorted(set(buckets.values())):

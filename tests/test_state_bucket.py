@@ -11,7 +11,8 @@ BUCKET = "my-org-terraform-state"
 
 def test_bootstrap_stack_keeps_its_own_state_locally(synth):
     doc = synth["state-bootstrap"]
-    assert doc["terraform"]["backend"] == {"local": {"path": "terraform.state-bootstrap.tfstate"}}
+    # in the project root, three levels above cdktf.out/stacks/state-bootstrap/: never inside cdktf.out
+    assert doc["terraform"]["backend"] == {"local": {"path": "../../../terraform.state-bootstrap.tfstate"}}
 
 
 def test_one_bucket_for_the_bucket_dev_and_prod_share(synth):
