@@ -136,6 +136,7 @@ MAIN_PROBE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.scan  # a subprocess start (~0.5 s); the real `python main.py` test below is in the same rung
 def test_main_py_context_resolves_library_and_layers(tmp_path):
     proc = subprocess.run([sys.executable, "-c", MAIN_PROBE, str(ROOT), str(ROOT / "main.py"), ",".join(LAYERS)],
                           cwd=tmp_path, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=300)

@@ -25,15 +25,16 @@ def _variants() -> dict[str, StackConfig]:
     dev = load_config(ENVIRONMENTS_DIR / "dev.yaml")
     return {
         "t-cloud": load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
-        "t-exec-cloud": _override(dev, name="platform-te", backend={"type": "cloud", "organization": "acme", "workspace": "te"},
-                                  kubernetes_auth={"mode": "exec"}),
+        # two explicit AZs, NAT per AZ, and a cloud backend that opts back into exec auth
         "t-two-az": _override(dev, name="platform-2az", network={"availability_zones": ["us-west-2a", "us-west-2b"],
-                                                                  "single_nat_gateway": False}),
+                                                                  "single_nat_gateway": False},
+                              backend={"type": "cloud", "organization": "acme", "workspace": "two-az"},
+                              kubernetes_auth={"mode": "exec"}),
         "t-k8s-132": _override(dev, name="platform-132", cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),
     }
 
 
-VARIANTS = ("dev", "prod", "emulator", "t-cloud", "t-exec-cloud", "t-two-az", "t-k8s-132")
+VARIANTS = ("dev", "prod", "emulator", "t-cloud", "t-two-az", "t-k8s-132")
 
 
 def variant_configs() -> dict[str, StackConfig]:
