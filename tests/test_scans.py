@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.progress import progress
 from tests import iam_policies
 from tests.variants import VARIANTS
 
@@ -129,14 +130,14 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
                 failures.append(f"{stack}: {rec['check_id']} {address} ({rec['check_name']}) "
                                 f"lines {rec.get('file_line_range')}")
 
-    print(f"\n[checkov {report['summary']['checkov_version']}] {len(scanned)} stacks in {elapsed:.1f}s "
+    progress(f"[checkov {report['summary']['checkov_version']}] {len(scanned)} stacks in {elapsed:.1f}s "
           f"(one process)")
     for stack, counts in per_stack.items():
-        print(f"  {stack:15} passed {counts['passed']:3}  failed {counts['failed']:2}  "
+        progress(f"  {stack:15} passed {counts['passed']:3}  failed {counts['failed']:2}  "
               f"skipped {counts['suppressed'] + counts['skipped']:2} "
               f"({counts['suppressed']} by checkov_suppressions.yaml, {counts['skipped']} by checkov)")
     for (check, address, reason), n in Counter((c, a, r) for _, c, a, r in suppressed).items():
-        print(f"  suppressed x{n}: {check} {address}: {reason}")
+        progress(f"  suppressed x{n}: {check} {address}: {reason}")
 
     stale = [suppressions[i] for i, n in enumerate(used) if n == 0]
     if failures:
@@ -228,15 +229,15 @@ def test_parliament_finds_nothing_unaccepted_in_any_iam_policy(synth):
                                 f"{finding.severity} {finding.issue}: {finding.detail} at {finding.location}")
     elapsed = time.monotonic() - started
 
-    print(f"\n[parliament {parliament.__version__}] {sum(sum(c.values()) for c in counts.values())} policies in "
+    progress(f"[parliament {parliament.__version__}] {sum(sum(c.values()) for c in counts.values())} policies in "
           f"{len(scanned)} stacks in {elapsed:.1f}s")
     for stack, c in counts.items():
-        print(f"  {stack:15} " + ", ".join(f"{n} {kind}" for kind, n in sorted(c.items())))
+        progress(f"  {stack:15} " + ", ".join(f"{n} {kind}" for kind, n in sorted(c.items())))
     for address, n in resolved.items():
-        print(f"  resolved x{n}: RESOURCE_MISMATCH {address}: each listed action is granted on that ARN type "
+        progress(f"  resolved x{n}: RESOURCE_MISMATCH {address}: each listed action is granted on that ARN type "
               "by another statement of the policy")
     for (issue, address, reason), n in accepted.items():
-        print(f"  accepted x{n}: {issue} {address}: {reason}")
+        progress(f"  accepted x{n}: {issue} {address}: {reason}")
 
     stale = [ignores[i] for i, n in enumerate(used) if n == 0]
     if problems:
