@@ -75,16 +75,15 @@ class StateBucketStack(TerraformStack):
         for name, region in sorted(buckets.items()):
             provider = providers[region]
             account = DataAwsCallerIdentity(self, f"account-{name}", provider=provider)
-            # State: KMS-encrypted; versions pile up with every apply, so keep 20 + 90 days of history.
-            bucket = self._private_bucket(
+            # State: KMS-encrypted; versions pile up with every apply, so keep 90 days of history.
+            bucket, _ = self._private_bucket(
                 f"bucket-{name}", name, provider, sse_algorithm="aws:kms", prevent_destroy=True,
                 lifecycle=Rule(id="state-history", status="Enabled", filter=[Filter(prefix="")],
-                               noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=90,
-                                                                                   newer_noncurrent_versions=20)],
+                               noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=90)],
                                abort_incomplete_multipart_upload=[AbortUploads(days_after_initiation=7)]))
             # Server access logs: SSE-S3 (log delivery cannot write to SSE-KMS buckets), kept a year,
             # written only by S3 log delivery on behalf of the state bucket in this account.
-            logs = self._private_bucket(
+            logs, logs_policy = self._private_bucket(
                 f"logs-{name}", f"{name}-logs", provider, sse_algorithm="AES256",
                 lifecycle=Rule(id="expire-logs", status="Enabled", filter=[Filter(prefix="")],
                                expiration=[Expiration(days=365)],
@@ -98,13 +97,15 @@ class StateBucketStack(TerraformStack):
                     "Condition": {"ArnLike": {"aws:SourceArn": bucket.arn},
                                   "StringEquals": {"aws:SourceAccount": account.account_id}},
                 }])
+            # S3 checks at PutBucketLogging that the target's policy already lets log delivery write.
             S3BucketLoggingA(self, f"logging-{name}", bucket=bucket.id, provider=provider,
-                             target_bucket=logs.id, target_prefix="s3-access/")
+                             target_bucket=logs.id, target_prefix="s3-access/", depends_on=[logs_policy])
             TerraformOutput(self, f"bucket_{name.replace('.', '_').replace('-', '_')}", value=bucket.arn)
 
     def _private_bucket(self, id_: str, bucket_name: str, provider: AwsProvider, *, sse_algorithm: str, lifecycle: Rule,
                         prevent_destroy: bool = False,
-                        statements: Callable[[str], list[dict[str, Any]]] = lambda arn: []) -> S3Bucket:
+                        statements: Callable[[str], list[dict[str, Any]]] = lambda arn: [],
+                        ) -> tuple[S3Bucket, S3BucketPolicy]:
         """A versioned, encrypted, owner-enforced bucket with no public access, a lifecycle rule and a
         policy that denies any request without TLS (plus ``statements(bucket_arn)``)."""
         bucket = S3Bucket(self, id_, bucket=bucket_name, provider=provider,
@@ -135,5 +136,5 @@ class StateBucketStack(TerraformStack):
             "Condition": {"Bool": {"aws:SecureTransport": False}},
         }])
         policy.provider = provider
-        S3BucketPolicy(self, f"policy-{suffix}", bucket=bucket.id, policy=policy.json, provider=provider)
-        return bucket
+        return bucket, S3BucketPolicy(self, f"policy-{suffix}", bucket=bucket.id, policy=policy.json,
+                                      provider=provider)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from stacks.config import StackConfig
 from stacks.state_bucket import state_buckets
 from tests.conftest import conditions, one, policy_statements
+from tests.tf import Terraform
 
 BUCKET = "my-org-terraform-state"
 
@@ -41,10 +46,11 @@ def test_state_history_is_bounded_and_access_is_logged(synth):
     doc = synth["state-bootstrap"]
     (rule,) = one(doc, "aws_s3_bucket_lifecycle_configuration", f"lifecycle-{BUCKET}")["rule"]
     assert rule["status"] == "Enabled"
-    assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": 90, "newer_noncurrent_versions": 20}]
+    assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
     logging = one(doc, "aws_s3_bucket_logging", f"logging-{BUCKET}")
     logs = one(doc, "aws_s3_bucket", f"logs-{BUCKET}")
     assert logs["bucket"] == f"{BUCKET}-logs" and logging["target_bucket"].startswith("${aws_s3_bucket.logs-")
+    assert logging["depends_on"] == [f"aws_s3_bucket_policy.policy-logs-{BUCKET}"]
     writer, deny = policy_statements(doc, one(doc, "aws_s3_bucket_policy", f"policy-logs-{BUCKET}")["policy"])
     assert writer["principals"] == [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}]
     assert deny["effect"] == "Deny"
@@ -62,3 +68,39 @@ def test_buckets_are_collected_per_region_and_only_for_s3_backends():
         "e": cfg("e1", {"type": "local"}),
     }
     assert state_buckets(configs) == {"state-a": "eu-west-1", "state-c": "us-west-2"}
+
+
+@pytest.mark.emulator
+def test_state_bootstrap_applies_to_the_emulator_and_keeps_state_outside_cdktf_out(emulator, tmp_path):
+    """The bootstrap stack applied by real Terraform to the emulator: the bucket exists hardened, the
+    re-plan is clean, and the local state lands in the project root, not in cdktf.out."""
+    from cdktf import App
+
+    from stacks.config import EmulatorConfig
+    from stacks.state_bucket import STACK_NAME, StateBucketStack
+
+    emulator.reset()
+    bucket = "platform-emu-state"
+    outdir = tmp_path / "synth"
+    app = App(outdir=str(outdir))
+    StateBucketStack(app, STACK_NAME, buckets={bucket: "us-east-1"}, emulator=EmulatorConfig(enabled=True))
+    app.synth()
+    project = tmp_path / "project"
+    tf = Terraform(project / "cdktf.out" / "stacks" / STACK_NAME, env=emulator.terraform_env())
+    tf.write(json.loads((outdir / "stacks" / STACK_NAME / "cdk.tf.json").read_text()))
+    tf.run("init", "-no-color", "-input=false", label="state-bootstrap: init")
+    tf.run("apply", "-auto-approve", "-no-color", "-input=false", label="state-bootstrap: apply")
+    assert tf.run("plan", "-detailed-exitcode", "-no-color", "-input=false", check=False,
+                  label="state-bootstrap: re-plan").returncode == 0
+    assert (project / f"terraform.{STACK_NAME}.tfstate").is_file()
+    # (.terraform/terraform.tfstate is Terraform's backend-settings cache, not state)
+    assert [p for p in (project / "cdktf.out").rglob("*.tfstate") if ".terraform" not in p.parts] == []
+
+    s3 = emulator.client("s3")
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
+    assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]["TargetBucket"] == f"{bucket}-logs"
