@@ -139,12 +139,8 @@ def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
     for (check, address, reason), n in Counter((c, a, r) for _, c, a, r in suppressed).items():
         progress(f"  suppressed x{n}: {check} {address}: {reason}")
 
-    stale = [suppressions[i] for i, n in enumerate(used) if n == 0]
-    if failures:
-        pytest.fail("checkov failures (fix them; suppress only with a reason in "
-                    "tests/scan_config/checkov_suppressions.yaml):\n  " + "\n  ".join(failures), pytrace=False)
-    if stale:
-        pytest.fail(f"checkov suppressions that match no failure (remove them): {stale}", pytrace=False)
+    _verdict("checkov failures (fix them; suppress only with a reason in tests/scan_config/checkov_suppressions.yaml)",
+             failures, "checkov suppressions that match no failure (remove them)", suppressions, used)
 
 
 # ----------------------------------------------------------------------------- parliament
@@ -239,9 +235,14 @@ def test_parliament_finds_nothing_unaccepted_in_any_iam_policy(synth):
     for (issue, address, reason), n in accepted.items():
         progress(f"  accepted x{n}: {issue} {address}: {reason}")
 
-    stale = [ignores[i] for i, n in enumerate(used) if n == 0]
+    _verdict("parliament findings (fix the policy; accept only with a reason in tests/scan_config/parliament.yaml)",
+             problems, "parliament ignores that match nothing (remove them)", ignores, used)
+
+
+def _verdict(problems_title: str, problems: list[str], stale_title: str, entries: list, used: list[int]) -> None:
+    """Fail on any unaccepted finding, then on any accepted-finding entry that matched nothing."""
     if problems:
-        pytest.fail("parliament findings (fix the policy; accept only with a reason in "
-                    "tests/scan_config/parliament.yaml):\n  " + "\n  ".join(problems), pytrace=False)
+        pytest.fail(f"{problems_title}:\n  " + "\n  ".join(problems), pytrace=False)
+    stale = [entry for entry, n in zip(entries, used) if n == 0]
     if stale:
-        pytest.fail(f"parliament ignores that match nothing (remove them): {stale}", pytrace=False)
+        pytest.fail(f"{stale_title}: {stale}", pytrace=False)
