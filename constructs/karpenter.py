@@ -236,12 +236,12 @@ class Karpenter(Construct):
         crds = Release(self, "crd-release", name="karpenter-crd", repository=CHART_REPOSITORY, chart="karpenter-crd",
                        version=config.version, namespace=namespace.metadata.name, wait=True,
                        timeout=config.helm_timeout_seconds, cleanup_on_fail=True)
-        self.values = controller_values(name=name, endpoint=cluster.endpoint, queue_name=self.queue.name,
+        values = controller_values(name=name, endpoint=cluster.endpoint, queue_name=self.queue.name,
                                         replicas=replicas, config=config)
         self.release = Release(
             self, "release", name="karpenter", repository=CHART_REPOSITORY, chart="karpenter",
             version=config.version, namespace=namespace.metadata.name, skip_crds=True,
-            values=[to_yaml(self.values)],
+            values=[to_yaml(values)],
             wait=True, timeout=config.helm_timeout_seconds, atomic=True, cleanup_on_fail=True,
             depends_on=[cluster.cluster, cluster.node_access_entry, cluster.node_group, service_account, crds,
                         *irsa.attachments],

@@ -44,9 +44,9 @@ def _switched_on() -> bool:
 
 def start_kernel() -> None:
     """Start the jsii kernel (importing the constructs library does) with the lazy provider index
-    preloaded; ``NODE_OPTIONS`` is changed only while node starts."""
+    preloaded; ``NODE_OPTIONS`` is changed only while node starts. Without the fast path (or once
+    the kernel runs) this does nothing and the first import starts a plain kernel."""
     if "constructs" in sys.modules or not _switched_on() or not LAZY_INDEX.is_file():
-        import constructs  # noqa: F401
         return
     before = os.environ.get("NODE_OPTIONS")
     os.environ["NODE_OPTIONS"] = f'{before or ""} --require "{LAZY_INDEX}"'.strip()

@@ -37,8 +37,9 @@ class PlatformStack(TerraformStack):
         super().__init__(scope, environment)
         self.environment = environment
         self.config = config
+        self.tags = {"Environment": environment, "ManagedBy": "cdktf", "Cluster": config.name, **config.tags}
         self._backend(environment, config)
-        self._aws_provider(environment, config)
+        self._aws_provider(config)
 
         account = DataAwsCallerIdentity(self, "account")
         partition = DataAwsPartition(self, "partition")
@@ -72,11 +73,10 @@ class PlatformStack(TerraformStack):
         else:
             LocalBackend(self, path=backend.path or f"terraform.{environment}.tfstate")
 
-    def _aws_provider(self, environment: str, config: StackConfig) -> None:
-        self.tags = tags = {"Environment": environment, "ManagedBy": "cdktf", "Cluster": config.name, **config.tags}
+    def _aws_provider(self, config: StackConfig) -> None:
         # Test-only extras; the emulator's endpoint comes from AWS_ENDPOINT_URL in Terraform's environment.
         extra = config.emulator.provider_settings()
-        AwsProvider(self, "aws", region=config.region, default_tags=[{"tags": tags}], **extra)
+        AwsProvider(self, "aws", region=config.region, default_tags=[{"tags": self.tags}], **extra)
 
     def _kubernetes_providers(self, config: StackConfig) -> None:
         """Kubernetes and Helm providers for the cluster this stack creates.
