@@ -26,8 +26,6 @@ key ARN. Exposes ``cluster`` and its ``name``/``endpoint``/``arn``/``ca_data``, 
 
 from __future__ import annotations
 
-import re
-
 from cdktf import Fn
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ec2_tag import Ec2Tag
@@ -44,12 +42,6 @@ from stacks.config import ClusterConfig
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 CONTROLLER_LABEL = {"karpenter.sh/controller": "true"}
 CONTROLLER_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}
-
-
-def ami_type(instance_type: str) -> str:
-    """AL2023 AMI type for an instance type: ARM for Graviton families (m7g, c6gn, t4g...)."""
-    family = instance_type.split(".")[0]
-    return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
 
 
 def kubeconfig(*, name: str, region: str, endpoint: str, ca_data: str) -> str:
@@ -118,7 +110,7 @@ class Cluster(Construct):
             node_role_arn=iam.controller_node_role.arn,
             subnet_ids=network.private_subnet_ids,
             instance_types=[config.node_instance_type],
-            ami_type=ami_type(config.node_instance_type),
+            ami_type=config.node_ami_type,
             disk_size=config.node_disk_size_gb,
             scaling_config={"desired_size": config.node_desired_size, "min_size": config.node_min_size,
                             "max_size": config.node_max_size},

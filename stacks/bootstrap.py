@@ -38,7 +38,8 @@ PROVIDER_PACKAGES = ("cdktf_cdktf_provider_aws", "cdktf_cdktf_provider_kubernete
 SWITCH = "PLATFORM_FAST_IMPORTS"
 
 
-def _switched_on() -> bool:
+def switched_on() -> bool:
+    """The fast path is on unless ``PLATFORM_FAST_IMPORTS`` is 0/false/no/off."""
     return os.environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
@@ -46,7 +47,7 @@ def start_kernel() -> None:
     """Start the jsii kernel (importing the constructs library does) with the lazy provider index
     preloaded; ``NODE_OPTIONS`` is changed only while node starts. Without the fast path (or once
     the kernel runs) this does nothing and the first import starts a plain kernel."""
-    if "constructs" in sys.modules or not _switched_on() or not LAZY_INDEX.is_file():
+    if "constructs" in sys.modules or not switched_on() or not LAZY_INDEX.is_file():
         return
     before = os.environ.get("NODE_OPTIONS")
     os.environ["NODE_OPTIONS"] = f'{before or ""} --require "{LAZY_INDEX}"'.strip()
@@ -90,7 +91,7 @@ def _expected_layout(spec: importlib.machinery.ModuleSpec) -> bool:
 
 def register_provider_packages(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> list[str]:
     """Register each provider package without running its ``__init__``. Returns the names registered."""
-    if not _switched_on():
+    if not switched_on():
         return []
     registered = []
     for name in packages:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -175,6 +176,12 @@ class ClusterConfig(_Model):
     node_min_size: int = Field(2, ge=1, description="Controller node group minimum size.")
     node_max_size: int = Field(3, ge=1, description="Controller node group maximum size.")
     node_disk_size_gb: int = Field(50, ge=20, le=1000, description="Root volume of controller nodes, GiB.")
+
+    @property
+    def node_ami_type(self) -> str:
+        """AL2023 AMI type of the controller nodes: ARM for Graviton families (m7g, c6gn, t4g...)."""
+        family = self.node_instance_type.split(".")[0]
+        return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
 
     @model_validator(mode="after")
     def _sizes(self) -> ClusterConfig:
@@ -532,6 +539,16 @@ def load_config(path: str | Path) -> StackConfig:
         return StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format(path, exc)) from None
+
+
+def state_buckets(configs: dict[str, StackConfig]) -> dict[str, str]:
+    """``{bucket: region}`` of every S3 backend the environments use (cloud/local need none)."""
+    buckets: dict[str, str] = {}
+    for config in configs.values():
+        backend = config.backend
+        if backend.type == "s3":
+            buckets.setdefault(backend.bucket, backend.region or config.region)
+    return buckets
 
 
 def environment_files(directory: Path = ENVIRONMENTS_DIR) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from constructs.iam import Iam
 from constructs.karpenter import Karpenter
 from constructs.network import Network
 from constructs.policy import AwsContext, policy_document
-from stacks.config import EmulatorConfig, StackConfig
+from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
 
 class PlatformStack(TerraformStack):
@@ -156,7 +156,7 @@ class PlatformStack(TerraformStack):
 def build_app(configs: dict[str, StackConfig], outdir: str | None = None) -> App:
     """An App with one PlatformStack per environment, plus the ``state-bootstrap`` stack that
     creates the S3 state bucket(s) those environments' backends name."""
-    from stacks.state_bucket import STACK_NAME, StateBucketStack, state_buckets
+    from stacks.state_bucket import STACK_NAME, StateBucketStack
 
     app = App(outdir=outdir) if outdir else App()
     for environment, config in configs.items():

@@ -42,19 +42,9 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs.policy import policy_document
-from stacks.config import EmulatorConfig, StackConfig
+from stacks.config import EmulatorConfig
 
 STACK_NAME = "state-bootstrap"
-
-
-def state_buckets(configs: dict[str, StackConfig]) -> dict[str, str]:
-    """``{bucket: region}`` of every S3 backend the environments use (cloud/local need none)."""
-    buckets: dict[str, str] = {}
-    for config in configs.values():
-        backend = config.backend
-        if backend.type == "s3":
-            buckets.setdefault(backend.bucket, backend.region or config.region)
-    return buckets
 
 
 class StateBucketStack(TerraformStack):

@@ -1,38 +1,91 @@
-"""Shared fixtures. The stacks are synthesized once per test session (jsii loads each provider's
-bindings whole: synthesizing per test would cost seconds each), then tests assert on the JSON."""
+"""Shared fixtures. The stacks are synthesized once per test session, then tests assert on the JSON.
+
+The synth runs in a worker process (tests/synth_worker.py) that starts with the session: it loads
+the provider bindings and synthesizes while pytest collects and runs the tests that need no synth,
+and the pytest process itself never loads them. The first test that needs ``synth`` waits for it."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
-from stacks import bootstrap  # noqa: E402
-
-bootstrap.prepare()  # attach constructs/ and register the fast provider imports before any test imports them
 from tests import progress  # noqa: E402
-from tests.variants import VARIANTS, variant_configs  # noqa: E402
+from tests.synth_worker import READY  # noqa: E402
 
 pytest_plugins = ["tests.emulator.server"]  # the `emulator` session fixture, for every module
 
+SYNTH_TIMEOUT = 1200  # seconds; a synth takes ~3 s (~25 s with PLATFORM_FAST_IMPORTS=0)
 
-def pytest_configure(config: pytest.Config) -> None:
-    progress.install(config)
+
+class SynthWorker:
+    """``python -m tests.synth_worker`` into a temporary directory; :meth:`wait` until it is ready."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="platform-synth-"))
+        self.outdir, self.report_path = self.dir / "cdktf.out", self.dir / "report.json"
+        self._stderr = open(self.dir / "stderr.txt", "w+b")  # a file, not a pipe: it can never fill up
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.synth_worker", str(self.outdir), str(self.report_path)],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self._stdout: list[str] = []
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:  # ends at EOF: the worker exited
+            if line.strip() == READY:
+                self._ready.set()
+            else:
+                self._stdout.append(line)
+        self._ready.set()
+
+    def wait(self, timeout: float = SYNTH_TIMEOUT) -> None:
+        """Return once the output is complete; otherwise say why, with the worker's own words."""
+        if self._ready.wait(timeout) and self.report_path.is_file():
+            return
+        self.stop()
+        self._stderr.seek(0)
+        err = self._stderr.read().decode(errors="replace")
+        why = f"did not finish in {timeout} s" if self.proc.returncode in (None, -15, -9) else f"exit {self.proc.returncode}"
+        raise RuntimeError(f"the synth worker {why}:\n{''.join(self._stdout)[-2000:]}{err[-6000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None and not (self._ready.is_set() and self.report_path.is_file()):
+            self.proc.terminate()  # unfinished work nobody will read
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+
+    def remove(self) -> None:
+        self.stop()
+        self._stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Synth:
-    """The synthesized ``cdk.tf.json`` of every environment and test variant."""
+    """The synthesized ``cdk.tf.json`` of every environment and test variant, and the worker's report."""
 
-    def __init__(self, outdir: Path) -> None:
+    def __init__(self, outdir: Path, report: dict) -> None:
         self.outdir = outdir
+        self.report = report
         self._cache: dict[str, dict] = {}
 
     def path(self, stack: str) -> Path:
@@ -44,18 +97,51 @@ class Synth:
         return self._cache[stack]
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    from stacks.platform import build_app
+WORKER = pytest.StashKey[SynthWorker]()
 
-    outdir = tmp_path_factory.mktemp("cdktf.out")
-    build_app(variant_configs(), str(outdir)).synth()
-    return Synth(outdir)
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    progress.install(config)
+    if not (config.option.collectonly or config.option.help):
+        config.stash[WORKER] = SynthWorker()  # started now, before collection
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules whose tests need no synth run first, while the worker synthesizes (whole modules move,
+    so module-scoped fixtures are still set up once). A selection that needs no synth stops it."""
+    needs = {item.module.__name__ for item in items if "synth" in item.fixturenames}
+    items.sort(key=lambda item: item.module.__name__ in needs)
+    if not needs and WORKER in config.stash:
+        config.stash[WORKER].remove()
+        del config.stash[WORKER]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if WORKER in config.stash:
+        config.stash[WORKER].remove()
+
+
+@pytest.fixture(scope="session")
+def synth(pytestconfig: pytest.Config) -> Synth:
+    worker = pytestconfig.stash.get(WORKER, None)
+    if worker is None:  # configure started none (help/collect-only modes do not run tests)
+        worker = pytestconfig.stash[WORKER] = SynthWorker()
+    try:
+        worker.wait()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return Synth(worker.outdir, json.loads(worker.report_path.read_text()))
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])
 def env_json(request: pytest.FixtureRequest, synth: Synth) -> dict:
     return synth[request.param]
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load`` through libyaml when PyYAML was built with it (fixtures and values are large)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def resources(doc: dict, rtype: str) -> dict[str, dict]:
@@ -73,7 +159,7 @@ def one(doc: dict, rtype: str, contains: str = "") -> dict:
 
 
 
-__all__ = ["ROOT", "VARIANTS", "Synth", "conditions", "one", "policy_statements", "ref_id", "resources"]
+__all__ = ["ROOT", "Synth", "SynthWorker", "conditions", "load_yaml", "one", "policy_statements", "ref_id", "resources"]
 
 
 def ref_id(expr: str) -> tuple[str, str]:

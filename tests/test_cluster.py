@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from stacks.config import ClusterConfig
 from tests.conftest import one, ref_id, resources
-
-from constructs.cluster import ami_type
 
 
 def test_cluster_version_logging_endpoint_and_subnets(synth):
@@ -23,7 +22,7 @@ def test_cluster_version_logging_endpoint_and_subnets(synth):
 
 
 def test_newer_pair_sets_the_cluster_version(synth):
-    assert one(synth["t-k8s-132"], "aws_eks_cluster")["version"] == "1.32"
+    assert one(synth["t-alt"], "aws_eks_cluster")["version"] == "1.32"
 
 
 def test_secrets_are_encrypted_with_the_rotating_stack_key(env_json):
@@ -69,10 +68,10 @@ def test_only_one_node_group_and_it_is_for_controllers(synth):
 
 
 def test_graviton_instance_types_get_the_arm_ami():
-    assert ami_type("m7g.large") == "AL2023_ARM_64_STANDARD"
-    assert ami_type("c6gn.xlarge") == "AL2023_ARM_64_STANDARD"
-    assert ami_type("g5.xlarge") == "AL2023_x86_64_STANDARD"
-    assert ami_type("m6i.large") == "AL2023_x86_64_STANDARD"
+    expected = {"m7g.large": "ARM_64", "c6gn.xlarge": "ARM_64", "t4g.medium": "ARM_64",
+                "g5.xlarge": "x86_64", "m6i.large": "x86_64", "t3.large": "x86_64"}
+    for instance_type, arch in expected.items():
+        assert ClusterConfig(node_instance_type=instance_type).node_ami_type == f"AL2023_{arch}_STANDARD", instance_type
 
 
 def test_karpenter_nodes_join_through_an_ec2_linux_access_entry(env_json):

@@ -1,13 +1,13 @@
 """Fast provider imports (stacks/bootstrap.py ``register_provider_packages``) change speed, nothing else.
 
-* Equivalence: every environment and test variant is synthesized both ways -- fast path in-process
-  (the session ``synth`` fixture) and the normal import in a subprocess (``PLATFORM_FAST_IMPORTS=0``,
-  same configs) -- and every file of the two outputs must be identical. The normal-import subprocess
-  pays the full provider import (~20 s, ~1.5 GB), so that test is marked ``scan`` (the slow rung),
-  which keeps it out of the fast unit-test run (``-m "not emulator and not scan"``).
-* Each path really ran: in-process the provider packages are the bare registered modules (no
-  ``__all__``; only the aws submodules the stack uses are loaded); in the subprocess the packages'
-  own ``__init__`` ran and imported every submodule.
+* Equivalence: every environment and test variant is synthesized both ways by the same worker
+  (tests/synth_worker.py) -- fast path (the session ``synth`` fixture) and the normal import
+  (``PLATFORM_FAST_IMPORTS=0``) -- and every file of the two outputs must be identical. The
+  normal-import worker pays the full provider import (~20 s, ~1.5 GB), so that test is marked
+  ``scan`` (the slow rung), which keeps it out of the fast unit-test run.
+* Each path really ran (the worker reports what its import machinery did): on the fast path the
+  provider packages are the bare registered modules (only the aws submodules the stack uses are
+  loaded); on the normal path the packages' own ``__init__`` ran and imported every submodule.
 * Fallback: a package with an unexpected layout is left to the normal import, and
   ``PLATFORM_FAST_IMPORTS=0`` registers nothing.
 """
@@ -18,39 +18,18 @@ import importlib
 import importlib.machinery
 import json
 import os
-import subprocess
 import sys
-import textwrap
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stacks import bootstrap
-from tests.conftest import ROOT
+from tests.conftest import SynthWorker
 
 AWS = "cdktf_cdktf_provider_aws"
 OFF_VALUES = ("0", "false", "no", "off")
-
-# What the subprocess runs: the same stacks as the session `synth` fixture (tests/conftest.py), with
-# the fast path switched off by the environment, then a report of what the import machinery did.
-NORMAL_SYNTH = textwrap.dedent("""
-    import json, sys
-    root, outdir, report = sys.argv[1:4]
-    sys.path.insert(0, root)
-    from tests.variants import variant_configs
-    from stacks.platform import build_app
-    build_app(variant_configs(), outdir).synth()
-    packages = {}
-    for name in %r:
-        module = sys.modules.get(name)
-        packages[name] = {
-            "imported": module is not None,
-            "has_all": hasattr(module, "__all__"),
-            "submodules": sorted(m.split(".")[1] for m in sys.modules if m.startswith(name + ".") and m.count(".") == 1),
-        }
-    json.dump(packages, open(report, "w"))
-""" % (bootstrap.PROVIDER_PACKAGES,))
 
 
 def _switched_off() -> bool:
@@ -62,10 +41,6 @@ def _submodules_on_disk(package: str) -> set[str]:
     spec = importlib.machinery.PathFinder.find_spec(package)  # the installed package, not sys.modules
     root = Path(next(iter(spec.submodule_search_locations)))
     return {p.name for p in root.iterdir() if (p / "__init__.py").is_file() and p.name != "_jsii"}
-
-
-def _imported_submodules(package: str) -> set[str]:
-    return {m.split(".")[1] for m in sys.modules if m.startswith(package + ".") and m.count(".") == 1} - {"_jsii"}
 
 
 def _files(outdir: Path) -> dict[str, Path]:
@@ -95,20 +70,19 @@ def _json_diff(a, b, path: str = "$", limit: int = 12) -> list[str]:
     return out
 
 
-# ----------------------------------------------------------------------------- normal import, subprocess
+# ----------------------------------------------------------------------------- normal import, second worker
 
 
 @pytest.fixture(scope="module")
-def normal_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Every variant synthesized with ``PLATFORM_FAST_IMPORTS=0`` in a fresh interpreter."""
-    work = tmp_path_factory.mktemp("normal-import")
-    outdir, report = work / "cdktf.out", work / "report.json"
-    env = {**os.environ, bootstrap.SWITCH: "0", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-           "CHECKPOINT_DISABLE": "1"}
-    proc = subprocess.run([sys.executable, "-c", NORMAL_SYNTH, str(ROOT), str(outdir), str(report)], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, f"normal-import synth failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return outdir, json.loads(report.read_text())
+def normal_synth() -> Iterator[tuple[Path, dict]]:
+    """Every variant synthesized with ``PLATFORM_FAST_IMPORTS=0`` by a second synth worker."""
+    worker = SynthWorker({**os.environ, bootstrap.SWITCH: "0"})
+    try:
+        worker.wait()
+    except RuntimeError as exc:
+        pytest.fail(f"normal-import synth: {exc}", pytrace=False)
+    yield worker.outdir, json.loads(worker.report_path.read_text())
+    worker.remove()
 
 
 @pytest.mark.scan
@@ -140,31 +114,32 @@ def test_every_stack_synthesizes_identically_both_ways(synth, normal_synth):
 
 
 @pytest.mark.scan
-def test_normal_import_ran_in_the_subprocess(normal_synth):
+def test_normal_import_ran_in_the_worker(normal_synth):
     _, report = normal_synth
+    assert report["fast_imports"] is False
     for name in bootstrap.PROVIDER_PACKAGES:
-        info = report[name]
-        on_disk = _submodules_on_disk(name)
-        assert info["imported"] and info["has_all"], f"{name}: the package's own __init__ did not run: {info}"
-        missing = on_disk - set(info["submodules"])
+        info = report["packages"][name]
+        assert info["imported"] and info["ran_init"], f"{name}: the package's own __init__ did not run: {info}"
+        missing = _submodules_on_disk(name) - set(info["submodules"])
         assert not missing, f"{name}: the normal import left {len(missing)} submodules unimported, e.g. {sorted(missing)[:5]}"
-    aws = len(_submodules_on_disk(AWS) & set(report[AWS]["submodules"]))
+    aws = len(_submodules_on_disk(AWS) & set(report["packages"][AWS]["submodules"]))
     assert aws > 2000, f"normal import loaded only {aws} aws submodules"
     print(f"normal import: {aws} aws submodules loaded (all of them)")
 
 
-# ----------------------------------------------------------------------------- fast path, in-process
+# ----------------------------------------------------------------------------- fast path, session worker
 
 
-def test_fast_path_ran_in_process(synth):
+def test_fast_path_ran_in_the_synth_worker(synth):
     if _switched_off():
         pytest.skip(f"{bootstrap.SWITCH} is off in this session")
+    report = synth.report
+    assert report["fast_imports"] is True
     for name in bootstrap.PROVIDER_PACKAGES:
-        module = sys.modules.get(name)
-        assert module is not None, f"{name} was never registered or imported"
-        assert not hasattr(module, "__all__"), f"{name}: its __init__ ran (has __all__): the fast path did not apply"
-        assert not hasattr(module, "__jsii_assembly__"), f"{name}: its __init__ ran (re-exports _jsii)"
-    used, available = _imported_submodules(AWS), _submodules_on_disk(AWS)
+        info = report["packages"][name]
+        assert info["imported"], f"{name} was never registered or imported"
+        assert not info["ran_init"], f"{name}: its __init__ ran: the fast path did not apply"
+    used, available = set(report["packages"][AWS]["submodules"]) - {"_jsii"}, _submodules_on_disk(AWS)
     assert used, "the stacks use no aws submodule?"
     assert used <= available
     assert len(used) < 200, f"{len(used)} of {len(available)} aws submodules imported: more than the stack uses"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from tests.conftest import ROOT, conditions, one, policy_statements, resources
+from tests.conftest import ROOT, conditions, load_yaml, one, policy_statements, resources
 
 NODE_POLICIES = {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly",
                  "AmazonSSMManagedInstanceCore"}
@@ -196,6 +195,6 @@ def test_instance_profile_statements_are_tag_scoped_in_this_account(env_json):
 def test_controller_policy_matches_upstream_template_action_for_action(env_json):
     """Every Sid/action pair of upstream's CloudFormation template is in ours, and nothing more."""
     text = (ROOT / "tests" / "fixtures" / "karpenter-1.1.0" / "controller-policy-actions.yaml").read_text()
-    upstream = yaml.safe_load(text)
+    upstream = load_yaml(text)
     ours = {sid: sorted(s["actions"]) for sid, s in _controller_policy(env_json).items()}
     assert ours == {sid: sorted(actions) for sid, actions in upstream.items()}

@@ -4,7 +4,7 @@ The project's layer folder ``constructs/`` has the name of the library cdktf is 
 the app runs, ``from constructs import Construct`` must be the library's (its module file in
 site-packages) and every layer file ``constructs/<name>.py`` must import as ``constructs.<name>``:
 
-* under pytest (in-process);
+* in the test session (the synth worker, tests/synth_worker.py, imports with pytest's context);
 * under ``python main.py``: a subprocess doing what main.py does before it builds stacks (fast), and
   the real ``python main.py`` (scan rung);
 * under the real ``cdktf synth`` (``pipenv run python main.py`` per cdktf.json) and ``cdktf list``,
@@ -16,9 +16,7 @@ put on PYTHONPATH: at exit it records where ``constructs`` and every ``construct
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import re
@@ -30,7 +28,6 @@ from pathlib import Path
 
 import pytest
 
-from stacks import bootstrap
 from tests.conftest import ROOT
 
 LAYER_DIR = ROOT / "constructs"
@@ -78,7 +75,7 @@ def _check_report(report: dict, expect_layers: bool) -> None:
         assert layers, "no constructs.<layer> module was imported"
 
 
-# ----------------------------------------------------------------------------- in-process (pytest)
+# ----------------------------------------------------------------------------- the test session
 
 
 def test_layer_folder_has_no_init():
@@ -87,27 +84,15 @@ def test_layer_folder_has_no_init():
         "constructs/__init__.py would shadow the constructs library (see stacks/bootstrap.py)")
 
 
-def test_construct_is_the_library_class_under_pytest():
-    import constructs
-    from constructs import Construct
-
-    assert Path(constructs.__file__).resolve() == LIBRARY_INIT
-    assert "site-packages" in Path(constructs.__file__).parts
-    assert Construct.__module__ == "constructs" and sys.modules["constructs"] is constructs
-    assert constructs.__spec__.origin and Path(constructs.__spec__.origin).resolve() == LIBRARY_INIT
-    assert Path(constructs.__path__[0]).resolve() == LIBRARY_INIT.parent, "the library's own folder comes first"
-    assert str(bootstrap.LAYERS_DIR) in constructs.__path__
-
-
-@pytest.mark.parametrize("layer", LAYERS)
-def test_layer_imports_as_constructs_submodule_under_pytest(layer):
-    from constructs import Construct
-
-    module = importlib.import_module(f"constructs.{layer}")
-    assert module.__name__ == f"constructs.{layer}"
-    assert Path(module.__file__).resolve() == LAYER_DIR / f"{layer}.py"
-    if hasattr(module, "Construct"):
-        assert module.Construct is Construct, f"constructs/{layer}.py got a different Construct"
+def test_library_and_layers_resolve_in_the_test_session(synth):
+    """The session's synth worker imports with pytest's context (the project root first on sys.path,
+    where the ``constructs/`` folder sits) and reports what it got."""
+    report = synth.report["constructs"]
+    assert Path(report["sys_path_0"]).resolve() == ROOT, "the worker must import with the project root first"
+    _check_report(report, expect_layers=True)
+    assert Path(report["constructs_path"][0]).resolve() == LIBRARY_INIT.parent, "the library's own folder comes first"
+    imported = {n.split(".", 1)[1] for n in report["modules"] if n.count(".") == 1}
+    assert set(LAYERS) <= imported, f"layers the synth did not import: {sorted(set(LAYERS) - imported)}"
 
 
 # ----------------------------------------------------------------------------- python main.py

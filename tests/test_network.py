@@ -77,7 +77,7 @@ def test_single_nat_gateway_serves_every_private_route(synth):
 
 
 def test_nat_gateways_sit_in_public_subnets(synth):
-    doc = synth["t-two-az"]  # NAT per AZ
+    doc = synth["t-alt"]  # two AZs, NAT per AZ
     for key, nat in resources(doc, "aws_nat_gateway").items():
         az = key.split("nat-")[1].rsplit("_", 1)[0]
         public_id = [k for k in resources(doc, "aws_subnet") if f"public-{az}_" in k][0]
@@ -93,7 +93,7 @@ def test_public_route_goes_to_internet_gateway_and_every_subnet_is_associated(en
 
 
 def test_two_az_variant_makes_two_of_each(synth):
-    doc = synth["t-two-az"]
+    doc = synth["t-alt"]
     assert len(resources(doc, "aws_subnet")) == 4 and len(resources(doc, "aws_nat_gateway")) == 2
     assert {s["availability_zone"] for s in resources(doc, "aws_subnet").values()} == {"us-west-2a", "us-west-2b"}
 

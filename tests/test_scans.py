@@ -24,10 +24,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.progress import progress
 from tests import iam_policies
+from tests.conftest import load_yaml
+from tests.progress import progress
 from tests.variants import VARIANTS
 
 pytestmark = pytest.mark.scan
@@ -73,7 +73,7 @@ def _address(reported: str, doc: dict) -> str:
 
 
 def _load(name: str) -> object:
-    return yaml.safe_load((CONFIG / name).read_text())
+    return load_yaml((CONFIG / name).read_text())
 
 
 def _check_entries(entries: list[dict], required: set[str], allowed: set[str], source: str) -> None:

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from stacks.config import StackConfig
-from stacks.state_bucket import state_buckets
+from stacks.config import StackConfig, state_buckets
 from tests.conftest import conditions, one, policy_statements
 from tests.tf import Terraform
 
