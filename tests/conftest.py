@@ -110,8 +110,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Modules whose tests need no synth run first, while the worker synthesizes (whole modules move,
     so module-scoped fixtures are still set up once). A selection that needs no synth stops it."""
-    needs = {item.module.__name__ for item in items if "synth" in item.fixturenames}
-    items.sort(key=lambda item: item.module.__name__ in needs)
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    needs = {module(item) for item in items if "synth" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: module(item) in needs)
     if not needs and WORKER in config.stash:
         config.stash[WORKER].remove()
         del config.stash[WORKER]
