@@ -100,11 +100,11 @@ class Synth:
 WORKER = pytest.StashKey[SynthWorker]()
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     progress.install(config)
     if not (config.option.collectonly or config.option.help):
-        config.stash[WORKER] = SynthWorker()  # started now, before collection
+        config.stash[WORKER] = SynthWorker()  # started first thing, before the other plugins configure
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
