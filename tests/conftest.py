@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 from tests import progress  # noqa: E402
 from tests.synth_worker import READY  # noqa: E402
+from tests.variants import EMULATOR  # noqa: E402
 
 pytest_plugins = ["tests.emulator.server"]  # the `emulator` session fixture, for every module
 
@@ -32,14 +34,15 @@ SYNTH_TIMEOUT = 1200  # seconds; a synth takes ~3 s (~25 s with PLATFORM_FAST_IM
 
 
 class SynthWorker:
-    """``python -m tests.synth_worker`` into a temporary directory; :meth:`wait` until it is ready."""
+    """``python -m tests.synth_worker`` (``stacks``: default every variant) into a temporary
+    directory; :meth:`wait` until it is ready."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, stacks: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="platform-synth-"))
         self.outdir, self.report_path = self.dir / "cdktf.out", self.dir / "report.json"
         self._stderr = open(self.dir / "stderr.txt", "w+b")  # a file, not a pipe: it can never fill up
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.synth_worker", str(self.outdir), str(self.report_path)],
+            [sys.executable, "-m", "tests.synth_worker", str(self.outdir), str(self.report_path), *stacks],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         self._stdout: list[str] = []
         self._ready = threading.Event()
@@ -125,16 +128,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.stash[WORKER].remove()
 
 
-@pytest.fixture(scope="session")
-def synth(pytestconfig: pytest.Config) -> Synth:
-    worker = pytestconfig.stash.get(WORKER, None)
-    if worker is None:  # configure started none (help/collect-only modes do not run tests)
-        worker = pytestconfig.stash[WORKER] = SynthWorker()
+def _ready(worker: SynthWorker) -> Synth:
     try:
         worker.wait()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
     return Synth(worker.outdir, json.loads(worker.report_path.read_text()))
+
+
+@pytest.fixture(scope="session")
+def synth(pytestconfig: pytest.Config) -> Synth:
+    """Every environment and test variant (``tests.variants.VARIANTS``), from the session's worker."""
+    worker = pytestconfig.stash.get(WORKER, None)
+    if worker is None:  # configure started none (help/collect-only modes do not run tests)
+        worker = pytestconfig.stash[WORKER] = SynthWorker()
+    return _ready(worker)
+
+
+@pytest.fixture(scope="session")
+def emulator_synth() -> Iterator[Synth]:
+    """The ``emulator`` stack (tests/environments/emulator.yaml), for the end-to-end rung only."""
+    worker = SynthWorker((EMULATOR,))
+    yield _ready(worker)
+    worker.remove()
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])

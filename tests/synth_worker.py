@@ -1,9 +1,10 @@
 """The test session's synth, in a process of its own.
 
-    python -m tests.synth_worker OUTDIR REPORT        (cwd: the project root)
+    python -m tests.synth_worker OUTDIR REPORT [STACK ...]        (cwd: the project root)
 
-Synthesizes every environment and test variant (tests/variants.py) plus ``state-bootstrap`` into
-OUTDIR, writes REPORT, prints ``ready`` and exits. tests/conftest.py starts it when the session
+Synthesizes the STACKs (default: every environment and test variant, tests/variants.py) in one App,
+plus ``state-bootstrap`` when they name S3 state buckets, into OUTDIR, writes REPORT, prints
+``ready`` and exits. tests/conftest.py starts it when the session
 starts, so the synth runs while pytest collects and runs the tests that need none; the pytest
 process itself never loads the provider bindings (~1 GB of jsii kernel) for the fast tests.
 tests/test_fast_imports.py runs it a second time with ``PLATFORM_FAST_IMPORTS=0`` and compares.
@@ -54,14 +55,14 @@ def _constructs() -> dict:
 
 
 def main(argv: list[str]) -> int:
-    outdir, report = argv
+    outdir, report, *stacks = argv
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from stacks import bootstrap
     from stacks.platform import build_app
-    from tests.variants import variant_configs
+    from tests.variants import VARIANTS, variant_configs
 
-    build_app(variant_configs(), outdir).synth()
+    build_app(variant_configs(tuple(stacks) or VARIANTS), outdir).synth()
     Path(report).write_text(json.dumps({
         "fast_imports": bootstrap.switched_on(),
         "packages": _packages(bootstrap.PROVIDER_PACKAGES),

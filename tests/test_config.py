@@ -72,9 +72,13 @@ def test_subnet_plan_matches_cidrsubnet_math(tmp_path):
     assert [plan[az]["public"] for az in plan] == ["10.0.96.0/24", "10.0.97.0/24", "10.0.98.0/24"]
 
 
-def test_cloud_backend_defaults_to_token_auth(tmp_path):
-    cfg = load_config(_write(tmp_path, _merge(MINIMAL, {"backend": {"type": "cloud", "organization": "o", "workspace": "w"}})))
-    assert cfg.kubernetes_auth_mode == "token"
+def test_cloud_backend_defaults_to_token_auth_and_can_opt_back_into_exec(tmp_path):
+    cloud = {"backend": {"type": "cloud", "organization": "o", "workspace": "w"}}
+    assert load_config(_write(tmp_path, _merge(MINIMAL, cloud))).kubernetes_auth_mode == "token"
+    # the stack chooses its provider blocks by kubernetes_auth_mode alone (tests/test_karpenter.py
+    # covers both modes' blocks), so an explicit mode wins over the backend's default
+    explicit = _merge(MINIMAL, {**cloud, "kubernetes_auth": {"mode": "exec"}})
+    assert load_config(_write(tmp_path, explicit)).kubernetes_auth_mode == "exec"
 
 
 BAD_INPUTS = [

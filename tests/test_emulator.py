@@ -65,9 +65,9 @@ def report_timings():
 
 
 @pytest.fixture(scope="module")
-def stack(synth) -> dict:
+def stack(emulator_synth) -> dict:
     """The emulator stack without the providers Terraform cannot install here (printed)."""
-    doc = synth["emulator"]
+    doc = emulator_synth["emulator"]
     stripped, removed = strip_unavailable(doc, available_providers(doc))
     managed = sum(len(v) for v in stripped.get("resource", {}).values())
     log(f"emulator stack: {managed} managed resources applied; stripped {len(removed)} addresses "

@@ -76,7 +76,7 @@ def _json_diff(a, b, path: str = "$", limit: int = 12) -> list[str]:
 @pytest.fixture(scope="module")
 def normal_synth() -> Iterator[tuple[Path, dict]]:
     """Every variant synthesized with ``PLATFORM_FAST_IMPORTS=0`` by a second synth worker."""
-    worker = SynthWorker({**os.environ, bootstrap.SWITCH: "0"})
+    worker = SynthWorker(env={**os.environ, bootstrap.SWITCH: "0"})
     try:
         worker.wait()
     except RuntimeError as exc:

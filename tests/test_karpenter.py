@@ -82,12 +82,6 @@ def test_cloud_backend_switches_providers_to_token_auth(synth):
     assert "exec" not in kube and "exec" not in helm["kubernetes"]
 
 
-def test_cloud_backend_can_opt_back_into_exec(synth):
-    doc = synth["t-alt"]  # cloud backend, kubernetes_auth.mode: exec
-    assert "exec" in doc["provider"]["kubernetes"][0]
-    assert "aws_eks_cluster_auth" not in doc.get("data", {})
-
-
 # ----------------------------------------------------------------------------- service account
 
 

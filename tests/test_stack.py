@@ -28,7 +28,7 @@ def test_cloud_backend_names_organization_and_workspace(synth):
 
 
 def test_local_backend_for_trials(synth):
-    assert synth["emulator"]["terraform"]["backend"] == {"local": {"path": "terraform.emulator.tfstate"}}
+    assert synth["t-alt"]["terraform"]["backend"] == {"local": {"path": "terraform.t-alt.tfstate"}}
 
 
 def test_provider_versions_are_pinned_to_what_the_bindings_generate(synth):
@@ -46,7 +46,7 @@ def test_aws_provider_region_and_default_tags(synth):
 
 
 def test_emulator_switch_only_adds_test_credentials_and_skips(synth):
-    (aws,) = synth["emulator"]["provider"]["aws"]
+    (aws,) = synth["t-alt"]["provider"]["aws"]  # emulator.enabled: true
     assert aws["access_key"] == "testing" and aws["s3_use_path_style"] is True
     assert aws["skip_credentials_validation"] is True and "endpoints" not in aws
 
