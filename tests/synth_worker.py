@@ -4,10 +4,11 @@
 
 Synthesizes the STACKs (default: every environment and test variant, tests/variants.py) in one App,
 plus ``state-bootstrap`` when they name S3 state buckets, into OUTDIR, writes REPORT, prints
-``ready`` and exits. tests/conftest.py starts it when the session
-starts, so the synth runs while pytest collects and runs the tests that need none; the pytest
-process itself never loads the provider bindings (~1 GB of jsii kernel) for the fast tests.
-tests/test_fast_imports.py runs it a second time with ``PLATFORM_FAST_IMPORTS=0`` and compares.
+``ready`` and exits. tests/conftest.py starts it when the session starts, so the synth runs while
+pytest collects and runs the tests that need none; the pytest process itself never loads the
+provider bindings (~1 GB of jsii kernel) for the fast tests. tests/test_fast_imports.py runs it a
+second time with ``PLATFORM_FAST_IMPORTS=0`` and compares; the end-to-end rung runs it for the
+``emulator`` stack.
 
 It runs with the import context pytest gives (the project root first on ``sys.path``), so REPORT
 also records where ``constructs`` and the layer modules came from (tests/test_layout.py), and what
