@@ -27,8 +27,9 @@ Creates:
   ``exec`` mode (the aws CLI is there) a destroy-time wait holds the Karpenter release until those
   instances are gone (Helm's uninstall does not wait).
 
-Takes ``config`` (KarpenterConfig), ``name``, ``region``, ``replicas`` and the ``cluster`` and ``iam``
-layers; the Kubernetes/Helm providers are created by the stack. Exposes ``queue``,
+Takes ``config`` (KarpenterConfig), ``name``, ``replicas``, the stack's ``tags`` (for the nodes),
+``wait_for_node_cleanup`` and the ``cluster`` and ``iam`` layers (the region comes from
+``iam.aws``); the Kubernetes/Helm providers are created by the stack. Exposes ``queue``,
 ``controller_role``, ``release``, ``nodepools_release`` and ``manifests`` (the NodePool/EC2NodeClass
 objects as Python dicts).
 """
@@ -50,7 +51,7 @@ from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
-from constructs.cluster import CONTROLLER_LABEL, Cluster
+from constructs.cluster import CONTROLLER_LABEL, CONTROLLER_TAINT, Cluster
 from constructs.iam import Iam, IrsaRole, karpenter_controller_policy
 from constructs.policy import policy_document
 from stacks.config import KarpenterConfig, NodePoolConfig
@@ -175,7 +176,8 @@ def controller_values(*, name: str, endpoint: str, queue_name: str, replicas: in
         "replicas": replicas,
         "dnsPolicy": "Default",
         "nodeSelector": {"kubernetes.io/os": "linux", **CONTROLLER_LABEL},
-        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}],
+        # tolerates the controller node group's taint (EKS spells NO_SCHEDULE, Kubernetes NoSchedule)
+        "tolerations": [{"key": CONTROLLER_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
         "controller": {"resources": {"requests": resources, "limits": resources}},
         "logLevel": config.log_level,
     }
@@ -237,7 +239,7 @@ class Karpenter(Construct):
                        version=config.version, namespace=namespace.metadata.name, wait=True,
                        timeout=config.helm_timeout_seconds, cleanup_on_fail=True)
         values = controller_values(name=name, endpoint=cluster.endpoint, queue_name=self.queue.name,
-                                        replicas=replicas, config=config)
+                                   replicas=replicas, config=config)
         self.release = Release(
             self, "release", name="karpenter", repository=CHART_REPOSITORY, chart="karpenter",
             version=config.version, namespace=namespace.metadata.name, skip_crds=True,

@@ -87,20 +87,18 @@ class PlatformStack(TerraformStack):
         (a data-source token expires after ~15 min and breaks long first applies); ``token`` mode,
         for Terraform Cloud runners without the aws CLI, reads ``aws_eks_cluster_auth`` instead."""
         cluster = self.cluster
-        ca = Fn.base64decode(cluster.ca_data)
         if config.kubernetes_auth_mode == "exec":
             exec_ = dict(api_version="client.authentication.k8s.io/v1beta1", command="aws",
                          args=["eks", "get-token", "--cluster-name", cluster.name, "--region", config.region,
                                "--output", "json"])
-            KubernetesProvider(self, "kubernetes", host=cluster.endpoint, cluster_ca_certificate=ca,
-                               exec=[KubernetesProviderExec(**exec_)])
-            HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
-                host=cluster.endpoint, cluster_ca_certificate=ca, exec=HelmProviderKubernetesExec(**exec_)))
+            # the kubernetes provider takes exec as a block list, the helm provider as an object
+            kubernetes_auth = {"exec": [KubernetesProviderExec(**exec_)]}
+            helm_auth = {"exec": HelmProviderKubernetesExec(**exec_)}
         else:
-            token = DataAwsEksClusterAuth(self, "cluster-auth", name=cluster.name).token
-            KubernetesProvider(self, "kubernetes", host=cluster.endpoint, cluster_ca_certificate=ca, token=token)
-            HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(
-                host=cluster.endpoint, cluster_ca_certificate=ca, token=token))
+            kubernetes_auth = helm_auth = {"token": DataAwsEksClusterAuth(self, "cluster-auth", name=cluster.name).token}
+        connection = dict(host=cluster.endpoint, cluster_ca_certificate=Fn.base64decode(cluster.ca_data))
+        KubernetesProvider(self, "kubernetes", **connection, **kubernetes_auth)
+        HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(**connection, **helm_auth))
 
     # ------------------------------------------------------------------ shared encryption key
 

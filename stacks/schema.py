@@ -49,8 +49,8 @@ def _default(field) -> str:
         return "(section)"
     if isinstance(value, dict) and value and isinstance(next(iter(value.values())), BaseModel):
         return ", ".join(f"`{k}`" for k in value)
-    if value in ((), [], {}, None):
-        return "—" if value is None else f"`{json.dumps(value if not isinstance(value, tuple) else list(value))}`"
+    if value is None:
+        return "—"
     return f"`{json.dumps(list(value) if isinstance(value, tuple) else value)}`"
 
 

@@ -6,6 +6,7 @@ and the pytest process itself never loads them. The first test that needs ``synt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 
 from tests import progress  # noqa: E402
+from tests.processes import stop_group  # noqa: E402
 from tests.synth_worker import READY  # noqa: E402
 from tests.variants import EMULATOR  # noqa: E402
 
@@ -43,7 +45,8 @@ class SynthWorker:
         self._stderr = open(self.dir / "stderr.txt", "w+b")  # a file, not a pipe: it can never fill up
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.synth_worker", str(self.outdir), str(self.report_path), *stacks],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            start_new_session=True)  # its own process group: stop() reaches the jsii kernel it spawns
         self._stdout: list[str] = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -68,13 +71,10 @@ class SynthWorker:
         raise RuntimeError(f"the synth worker {why}:\n{''.join(self._stdout)[-2000:]}{err[-6000:]}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None and not (self._ready.is_set() and self.report_path.is_file()):
-            self.proc.terminate()  # unfinished work nobody will read
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self._ready.is_set() and self.report_path.is_file():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)  # finished: it is stopping its kernel by itself
+        stop_group(self.proc, timeout=10)  # unfinished work nobody will read, or a worker that hangs
         self._reader.join(timeout=5)
 
     def remove(self) -> None:

@@ -29,11 +29,6 @@ from stacks import bootstrap
 from tests.conftest import SynthWorker
 
 AWS = "cdktf_cdktf_provider_aws"
-OFF_VALUES = ("0", "false", "no", "off")
-
-
-def _switched_off() -> bool:
-    return os.environ.get(bootstrap.SWITCH, "1").strip().lower() in OFF_VALUES
 
 
 def _submodules_on_disk(package: str) -> set[str]:
@@ -131,7 +126,7 @@ def test_normal_import_ran_in_the_worker(normal_synth):
 
 
 def test_fast_path_ran_in_the_synth_worker(synth):
-    if _switched_off():
+    if not bootstrap.switched_on():
         pytest.skip(f"{bootstrap.SWITCH} is off in this session")
     report = synth.report
     assert report["fast_imports"] is True

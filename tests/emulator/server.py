@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.processes import stop_group
 from tests.progress import progress
 
 HOST = "127.0.0.1"
@@ -106,18 +106,7 @@ class Emulator:
 
     def stop(self) -> None:
         """SIGTERM the server's process group, SIGKILL it if it lingers; never raises."""
-        if self.proc.poll() is None:
-            for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, STOP_TIMEOUT)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, sig)
-                try:
-                    self.proc.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        # The group may hold children even when the leader is gone.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc, STOP_TIMEOUT)
 
 
 def start(log_dir: Path, *, patched: bool = True) -> Emulator:
