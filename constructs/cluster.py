@@ -7,12 +7,17 @@ Creates:
   in the private subnets, all five control-plane log types, secrets envelope-encrypted with the
   stack's KMS key, ``access_config`` = ``API_AND_CONFIG_MAP`` with
   ``bootstrap_cluster_creator_admin_permissions`` (whoever applies must reach the API in the same
-  apply to install Karpenter);
+  apply to install Karpenter), and the configured ``upgrade_policy`` (EXTENDED or STANDARD support);
+- an **access entry** with ``AmazonEKSClusterAdminPolicy`` (cluster scope) for each of
+  ``admin_principal_arns``: only the creator can reach a new cluster, and the next plan run by an
+  operator, CI or Terraform Cloud role would fail on every Kubernetes and Helm resource;
 - the **OIDC provider** for IRSA (``client_id_list = ["sts.amazonaws.com"]``; aws provider 5.x
   fetches the thumbprint itself, so no TLS provider);
 - a small managed **controller node group** (no general node group: Karpenter provisions every
   workload node). It hosts Karpenter and CoreDNS, which must not run on nodes Karpenter manages:
-  label ``karpenter.sh/controller=true``, taint ``CriticalAddonsOnly=true:NoSchedule``, AL2023;
+  label ``karpenter.sh/controller=true``, taint ``CriticalAddonsOnly=true:NoSchedule``, AL2023. Its
+  ``version`` is the cluster's, so it follows every control-plane step (EKS refuses the next step
+  while a managed node group lags behind);
 - the **access entry** (``EC2_LINUX``) for the Karpenter node role: without it Karpenter's nodes
   never join;
 - the discovery tag ``karpenter.sh/discovery=<name>`` on the EKS-created cluster security group
@@ -20,7 +25,7 @@ Creates:
 
 Takes ``config`` (ClusterConfig), ``name``, ``region``, the ``network`` and ``iam`` layers and the KMS
 key ARN. Exposes ``cluster`` and its ``name``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
-``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``,
+``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``,
 ``security_group_id`` and ``kubeconfig`` (exec-based, holds no secret).
 """
 
@@ -30,6 +35,7 @@ from cdktf import Fn
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ec2_tag import Ec2Tag
 from cdktf_cdktf_provider_aws.eks_access_entry import EksAccessEntry
+from cdktf_cdktf_provider_aws.eks_access_policy_association import EksAccessPolicyAssociation
 from cdktf_cdktf_provider_aws.eks_cluster import EksCluster
 from cdktf_cdktf_provider_aws.eks_node_group import EksNodeGroup
 from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
@@ -37,11 +43,17 @@ from constructs import Construct
 
 from constructs.iam import Iam
 from constructs.network import Network
-from stacks.config import ClusterConfig
+from model import names
+from model.cluster import ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_TAINT, ClusterConfig
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-CONTROLLER_LABEL = {"karpenter.sh/controller": "true"}
-CONTROLLER_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}
+
+
+def admin_key(arn: str) -> str:
+    """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``)."""
+    account, resource = arn.split(":", 5)[4:]
+    kind, _, path = resource.partition("/")
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in f"{account}-{kind}-{path.rsplit('/', 1)[-1]}")
 
 
 def kubeconfig(*, name: str, region: str, endpoint: str, ca_data: str) -> str:
@@ -69,13 +81,14 @@ class Cluster(Construct):
                  iam: Iam, kms_key_arn: str) -> None:
         super().__init__(scope, id_)
 
-        logs = CloudwatchLogGroup(self, "log-group", name=f"/aws/eks/{name}/cluster",
+        logs = CloudwatchLogGroup(self, "log-group", name=names.derived("cluster_log_group", name),
                                   retention_in_days=config.log_retention_days, kms_key_id=kms_key_arn)
 
         self.cluster = EksCluster(
             self, "cluster",
             name=name,
             version=config.version,
+            upgrade_policy={"support_type": config.support_type},
             role_arn=iam.cluster_role.arn,
             vpc_config={
                 "subnet_ids": network.private_subnet_ids,
@@ -107,6 +120,7 @@ class Cluster(Construct):
             self, "controller-nodes",
             cluster_name=self.cluster.name,
             node_group_name="karpenter-controllers",
+            version=self.cluster.version,  # follows every control-plane step (EKS refuses the next one otherwise)
             node_role_arn=iam.controller_node_role.arn,
             subnet_ids=network.private_subnet_ids,
             instance_types=[config.node_instance_type],
@@ -122,6 +136,16 @@ class Cluster(Construct):
 
         self.node_access_entry = EksAccessEntry(self, "karpenter-node-access", cluster_name=self.cluster.name,
                                                 principal_arn=iam.node_role.arn, type="EC2_LINUX")
+
+        self.admin_access: list[EksAccessPolicyAssociation] = []
+        for arn in config.admin_principal_arns:
+            key = admin_key(arn)
+            entry = EksAccessEntry(self, f"admin-{key}", cluster_name=self.cluster.name, principal_arn=arn,
+                                   type="STANDARD")
+            self.admin_access.append(EksAccessPolicyAssociation(
+                self, f"admin-{key}-policy", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{iam.aws.partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}",
+                access_scope={"type": "cluster"}))
 
         Ec2Tag(self, "cluster-sg-discovery-tag", resource_id=self.security_group_id, key="karpenter.sh/discovery",
                value=name)

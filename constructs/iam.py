@@ -6,18 +6,23 @@ Creates:
   attached: it only serves security groups for pods / Windows nodes, neither of which this platform
   enables (least privilege; attach it when you enable them);
 - the **Karpenter node role** ``KarpenterNodeRole-<name>`` (trusted by ``ec2.amazonaws.com``) with
-  exactly the four managed policies nodes need. Its name is stable because the EC2NodeClass refers
-  to it by name;
-- the **controller node role** for the managed node group that hosts Karpenter and CoreDNS. It is a
-  separate role on purpose: EKS creates an access entry for a managed node group's role by itself,
-  so sharing the Karpenter node role would collide with the explicit ``EC2_LINUX`` access entry the
-  cluster layer creates for Karpenter's nodes (and deleting the node group would remove the entry
-  Karpenter's nodes depend on).
+  exactly the four managed policies upstream Karpenter 1.14.1's ``KarpenterNodeRole`` has
+  (``NODE_POLICIES``; images are pulled with ``AmazonEC2ContainerRegistryPullOnly``, not the wider
+  ``...ReadOnly``). Its name is stable because the EC2NodeClass refers to it by name;
+- the **controller node role** for the managed node group that hosts Karpenter and CoreDNS, with the
+  same four policies (its nodes only pull images too: ``PullOnly`` suffices, ``ReadOnly``'s extra
+  repository listing/describing is not needed). It is a separate role on purpose: EKS creates an
+  access entry for a managed node group's role by itself, so sharing the Karpenter node role would
+  collide with the explicit ``EC2_LINUX`` access entry the cluster layer creates for Karpenter's
+  nodes (and deleting the node group would remove the entry Karpenter's nodes depend on).
 
 Also provides two building blocks used downstream: ``IrsaRole`` (a role assumable only by one
-Kubernetes service account through the cluster's OIDC provider) and ``karpenter_controller_policy``
-(upstream v1.1's controller policy, 16 statements). The policy takes the queue ARN as an argument,
-so the Karpenter layer creates queue -> policy -> role and nothing points back: no cycle.
+Kubernetes service account through the cluster's OIDC provider) and ``karpenter_controller_policies``
+(upstream Karpenter 1.14.1's controller policies: NodeLifecycle, IAMIntegration, EKSIntegration,
+Interruption and ResourceDiscovery, as separate managed policies like upstream; upstream's opt-in
+ZonalShift policy is not shipped because this product does not expose zonal shift). The policies
+take the queue ARN as an argument, so the Karpenter layer creates queue -> policies -> role and
+nothing points back: no cycle.
 
 Takes the cluster ``name``, the ``aws`` context (account, partition, region) and the KMS key ARN.
 Exposes ``cluster_role``, ``node_role``, ``controller_node_role`` and the policy attachments the
@@ -35,11 +40,13 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from constructs import Construct
 
 from constructs.policy import AwsContext, policy_document, service_trust
+from model import names
 
+# Upstream Karpenter 1.14.1's KarpenterNodeRole managed policies, in the template's order.
 NODE_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryPullOnly",
     "AmazonSSMManagedInstanceCore",
 )
 
@@ -60,7 +67,7 @@ class Iam(Construct):
         super().__init__(scope, id_)
         self.aws = aws
 
-        self.cluster_role = IamRole(self, "cluster-role", name=f"{name}-cluster",
+        self.cluster_role = IamRole(self, "cluster-role", name=names.derived("cluster_role", name),
                                     assume_role_policy=service_trust(self, "cluster-trust", "eks.amazonaws.com"))
         self.cluster_role_attachments = _attach(self, self.cluster_role, "cluster", aws.partition,
                                                 ["AmazonEKSClusterPolicy"])
@@ -74,11 +81,11 @@ class Iam(Construct):
                           policy=kms_use.json))
 
         ec2_trust = service_trust(self, "ec2-trust", "ec2.amazonaws.com")
-        self.node_role = IamRole(self, "karpenter-node-role", name=f"KarpenterNodeRole-{name}",
+        self.node_role = IamRole(self, "karpenter-node-role", name=names.derived("node_role", name),
                                  assume_role_policy=ec2_trust)
         self.node_role_attachments = _attach(self, self.node_role, "karpenter-node", aws.partition, NODE_POLICIES)
 
-        self.controller_node_role = IamRole(self, "controller-node-role", name=f"{name}-controller-node",
+        self.controller_node_role = IamRole(self, "controller-node-role", name=names.derived("controller_node_role", name),
                                             assume_role_policy=ec2_trust)
         self.controller_node_role_attachments = _attach(self, self.controller_node_role, "controller-node",
                                                         aws.partition, NODE_POLICIES)
@@ -114,145 +121,174 @@ class IrsaRole(Construct):
             self.policies[policy_name] = policy
 
 
-def karpenter_controller_policy(scope: Construct, id_: str, *, cluster_name: str, aws: AwsContext, node_role_arn: str,
-                                queue_arn: str) -> str:
-    """Upstream Karpenter v1.1 ``KarpenterControllerPolicy`` (getting-started CloudFormation), as JSON.
+def karpenter_controller_policies(scope: Construct, id_: str, *, cluster_name: str, aws: AwsContext,
+                                  node_role_arn: str, queue_arn: str) -> dict[str, str]:
+    """Upstream Karpenter 1.14.1's controller policies (getting-started CloudFormation), as
+    ``{IAM policy name: policy JSON}`` in the template's order.
 
-    Same 16 statements, actions, resources and conditions; ARNs region- and account-scoped."""
+    Since 1.9 upstream splits the controller's permissions over several managed policies (one
+    policy had hit IAM's 6,144-character limit): ``KarpenterControllerNodeLifecyclePolicy-<cluster>``
+    (launch, tag and terminate instances), ``...IAMIntegrationPolicy-`` (PassRole on the node role,
+    instance profiles), ``...EKSIntegrationPolicy-`` (API server endpoint discovery),
+    ``...InterruptionPolicy-`` (the interruption queue) and ``...ResourceDiscoveryPolicy-`` (regional
+    reads, SSM, pricing, instance profile reads). Same statements, Sids, actions, resources and
+    conditions as upstream; ARNs region- and account-scoped as there.
+
+    Upstream's opt-in ``KarpenterControllerZonalShiftPolicy`` (``arc-zonal-shift:GetManagedResource``)
+    is deliberately left out: this product does not expose zonal shift, so the controller gets no
+    permission for it. One ``data.aws_iam_policy_document`` per policy, ids ``<id_>-<short name>``."""
     p, r, a, c = aws.partition, aws.region, aws.account_id, cluster_name
     ec2 = f"arn:{p}:ec2:{r}"
     profile = f"arn:{p}:iam::{a}:instance-profile/*"
     owned = f"kubernetes.io/cluster/{c}"
     tagged_kinds = ["fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request"]
-    return policy_document(scope, id_, [
-        {
-            "Sid": "AllowScopedEC2InstanceAccessActions",
-            "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*"],
-            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
-        },
-        {
-            "Sid": "AllowScopedEC2LaunchTemplateAccessActions",
-            "Resource": f"{ec2}:*:launch-template/*",
-            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
-            "Condition": {
-                "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
-                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+    statements: dict[tuple[str, str], list[dict]] = {
+        ("node-lifecycle", f"KarpenterControllerNodeLifecyclePolicy-{c}"): [
+            {
+                "Sid": "AllowScopedEC2InstanceAccessActions",
+                "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
+                             f"{ec2}:*:capacity-reservation/*", f"{ec2}:*:placement-group/*"],
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
             },
-        },
-        {
-            "Sid": "AllowScopedEC2InstanceActionsWithTags",
-            "Resource": [f"{ec2}:*:{kind}/*" for kind in tagged_kinds],
-            "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
-            "Condition": {
-                "StringEquals": {f"aws:RequestTag/{owned}": "owned", "aws:RequestTag/eks:eks-cluster-name": c},
-                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
-            },
-        },
-        {
-            "Sid": "AllowScopedResourceCreationTagging",
-            "Resource": [f"{ec2}:*:{kind}/*" for kind in tagged_kinds],
-            "Action": "ec2:CreateTags",
-            "Condition": {
-                "StringEquals": {
-                    f"aws:RequestTag/{owned}": "owned",
-                    "aws:RequestTag/eks:eks-cluster-name": c,
-                    "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
-                },
-                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
-            },
-        },
-        {
-            "Sid": "AllowScopedResourceTagging",
-            "Resource": f"{ec2}:*:instance/*",
-            "Action": "ec2:CreateTags",
-            "Condition": {
-                "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
-                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": c},
-                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
-            },
-        },
-        {
-            "Sid": "AllowScopedDeletion",
-            "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-            "Condition": {
-                "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
-                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-            },
-        },
-        {
-            "Sid": "AllowRegionalReadActions",
-            "Resource": "*",
-            "Action": ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
-                       "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates", "ec2:DescribeSecurityGroups",
-                       "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
-            "Condition": {"StringEquals": {"aws:RequestedRegion": r}},
-        },
-        {
-            "Sid": "AllowSSMReadActions",
-            "Resource": f"arn:{p}:ssm:{r}::parameter/aws/service/*",
-            "Action": "ssm:GetParameter",
-        },
-        {"Sid": "AllowPricingReadActions", "Resource": "*", "Action": "pricing:GetProducts"},
-        {
-            "Sid": "AllowInterruptionQueueActions",
-            "Resource": queue_arn,
-            "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
-        },
-        {
-            "Sid": "AllowPassingInstanceRole",
-            "Resource": node_role_arn,
-            "Action": "iam:PassRole",
-            "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
-        },
-        {
-            "Sid": "AllowScopedInstanceProfileCreationActions",
-            "Resource": profile,
-            "Action": ["iam:CreateInstanceProfile"],
-            "Condition": {
-                "StringEquals": {
-                    f"aws:RequestTag/{owned}": "owned",
-                    "aws:RequestTag/eks:eks-cluster-name": c,
-                    "aws:RequestTag/topology.kubernetes.io/region": r,
-                },
-                "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
-            },
-        },
-        {
-            "Sid": "AllowScopedInstanceProfileTagActions",
-            "Resource": profile,
-            "Action": ["iam:TagInstanceProfile"],
-            "Condition": {
-                "StringEquals": {
-                    f"aws:ResourceTag/{owned}": "owned",
-                    "aws:ResourceTag/topology.kubernetes.io/region": r,
-                    f"aws:RequestTag/{owned}": "owned",
-                    "aws:RequestTag/eks:eks-cluster-name": c,
-                    "aws:RequestTag/topology.kubernetes.io/region": r,
-                },
-                "StringLike": {
-                    "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                    "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+            {
+                "Sid": "AllowScopedEC2LaunchTemplateAccessActions",
+                "Resource": f"{ec2}:*:launch-template/*",
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                    "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
                 },
             },
-        },
-        {
-            "Sid": "AllowScopedInstanceProfileActions",
-            "Resource": profile,
-            "Action": ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-            "Condition": {
-                "StringEquals": {
-                    f"aws:ResourceTag/{owned}": "owned",
-                    "aws:ResourceTag/topology.kubernetes.io/region": r,
+            {
+                "Sid": "AllowScopedEC2InstanceActionsWithTags",
+                "Resource": [f"{ec2}:*:{kind}/*" for kind in tagged_kinds],
+                "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+                "Condition": {
+                    "StringEquals": {f"aws:RequestTag/{owned}": "owned", "aws:RequestTag/eks:eks-cluster-name": c},
+                    "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
                 },
-                "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
             },
-        },
-        {"Sid": "AllowInstanceProfileReadActions", "Resource": profile, "Action": "iam:GetInstanceProfile"},
-        {
-            "Sid": "AllowAPIServerEndpointDiscovery",
-            "Resource": f"arn:{p}:eks:{r}:{a}:cluster/{c}",
-            "Action": "eks:DescribeCluster",
-        },
-    ]).json
+            {
+                "Sid": "AllowScopedResourceCreationTagging",
+                "Resource": [f"{ec2}:*:{kind}/*" for kind in tagged_kinds],
+                "Action": "ec2:CreateTags",
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:RequestTag/{owned}": "owned",
+                        "aws:RequestTag/eks:eks-cluster-name": c,
+                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                    },
+                    "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+                },
+            },
+            {
+                "Sid": "AllowScopedResourceTagging",
+                "Resource": f"{ec2}:*:instance/*",
+                "Action": "ec2:CreateTags",
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                    "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                    "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": c},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
+                },
+            },
+            {
+                "Sid": "AllowScopedDeletion",
+                "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+                "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+                "Condition": {
+                    "StringEquals": {f"aws:ResourceTag/{owned}": "owned"},
+                    "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                },
+            },
+        ],
+        ("iam-integration", f"KarpenterControllerIAMIntegrationPolicy-{c}"): [
+            {
+                "Sid": "AllowPassingInstanceRole",
+                "Resource": node_role_arn,
+                "Action": "iam:PassRole",
+                "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
+            },
+            {
+                "Sid": "AllowScopedInstanceProfileCreationActions",
+                "Resource": profile,
+                "Action": ["iam:CreateInstanceProfile"],
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:RequestTag/{owned}": "owned",
+                        "aws:RequestTag/eks:eks-cluster-name": c,
+                        "aws:RequestTag/topology.kubernetes.io/region": r,
+                    },
+                    "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            },
+            {
+                "Sid": "AllowScopedInstanceProfileTagActions",
+                "Resource": profile,
+                "Action": ["iam:TagInstanceProfile"],
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/{owned}": "owned",
+                        "aws:ResourceTag/topology.kubernetes.io/region": r,
+                        f"aws:RequestTag/{owned}": "owned",
+                        "aws:RequestTag/eks:eks-cluster-name": c,
+                        "aws:RequestTag/topology.kubernetes.io/region": r,
+                    },
+                    "StringLike": {
+                        "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                        "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                    },
+                },
+            },
+            {
+                "Sid": "AllowScopedInstanceProfileActions",
+                "Resource": profile,
+                "Action": ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
+                           "iam:DeleteInstanceProfile"],
+                "Condition": {
+                    "StringEquals": {
+                        f"aws:ResourceTag/{owned}": "owned",
+                        "aws:ResourceTag/topology.kubernetes.io/region": r,
+                    },
+                    "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            },
+        ],
+        ("eks-integration", f"KarpenterControllerEKSIntegrationPolicy-{c}"): [
+            {
+                "Sid": "AllowAPIServerEndpointDiscovery",
+                "Resource": f"arn:{p}:eks:{r}:{a}:cluster/{c}",
+                "Action": "eks:DescribeCluster",
+            },
+        ],
+        ("interruption", f"KarpenterControllerInterruptionPolicy-{c}"): [
+            {
+                "Sid": "AllowInterruptionQueueActions",
+                "Resource": queue_arn,
+                "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            },
+        ],
+        # (upstream's ZonalShift policy would come here: not shipped, see the docstring)
+        ("resource-discovery", f"KarpenterControllerResourceDiscoveryPolicy-{c}"): [
+            {
+                "Sid": "AllowRegionalReadActions",
+                "Resource": "*",
+                "Action": ["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
+                           "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings",
+                           "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates", "ec2:DescribePlacementGroups",
+                           "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
+                "Condition": {"StringEquals": {"aws:RequestedRegion": r}},
+            },
+            {
+                "Sid": "AllowSSMReadActions",
+                "Resource": f"arn:{p}:ssm:{r}::parameter/aws/service/*",
+                "Action": "ssm:GetParameter",
+            },
+            {"Sid": "AllowPricingReadActions", "Resource": "*", "Action": "pricing:GetProducts"},
+            {"Sid": "AllowUnscopedInstanceProfileListAction", "Resource": "*", "Action": "iam:ListInstanceProfiles"},
+            {"Sid": "AllowInstanceProfileReadActions", "Resource": profile, "Action": "iam:GetInstanceProfile"},
+        ],
+    }
+    return {policy_name: policy_document(scope, f"{id_}-{short}", stmts).json
+            for (short, policy_name), stmts in statements.items()}

@@ -6,7 +6,11 @@ private subnet (nodes), an internet gateway, NAT gateways with EIPs (one per AZ,
 locked-down default security group (no rules: nothing may use it by accident).
 
 Takes ``config`` (NetworkConfig), the cluster ``name`` and the ``aws`` context (account, region). Exposes ``vpc_id``,
-``private_subnet_ids``, ``public_subnet_ids`` (in AZ order) and ``zones``.
+``private_subnet_ids``, ``public_subnet_ids`` (in AZ order), ``zones`` and ``egress``: the internet
+gateway, NAT gateways, routes and route-table associations that give the private subnets their way
+out. Whatever must still reach AWS APIs while it is being destroyed (Karpenter's releases, whose
+finalizers terminate instances and delete instance profiles) depends on ``egress``, so a destroy
+keeps the way out until those are gone (Terraform destroys in reverse dependency order only).
 
 Choices: logical ids are keyed by AZ name (``private-us-west-2a``), never by list index, so adding
 an AZ never renumbers (and replaces) existing subnets. AZ names are known at synth (config or
@@ -34,7 +38,8 @@ from cdktf_cdktf_provider_aws.vpc import Vpc
 from constructs import Construct
 
 from constructs.policy import AwsContext, policy_document
-from stacks.config import NetworkConfig
+from model import names
+from model.network import NetworkConfig
 
 
 class Network(Construct):
@@ -58,8 +63,9 @@ class Network(Construct):
         igw = InternetGateway(self, "igw", vpc_id=vpc.id, tags={"Name": name})
 
         public_rt = RouteTable(self, "public-rt", vpc_id=vpc.id, tags={"Name": f"{name}-public"})
-        Route(self, "public-default-route", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
-              gateway_id=igw.id)
+        public_route = Route(self, "public-default-route", route_table_id=public_rt.id,
+                             destination_cidr_block="0.0.0.0/0", gateway_id=igw.id)
+        self.egress: list[Construct] = [igw, public_route]
 
         self.public_subnets: dict[str, Subnet] = {}
         self.private_subnets: dict[str, Subnet] = {}
@@ -72,7 +78,8 @@ class Network(Construct):
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{name}-public-{az}", "kubernetes.io/role/elb": "1", **cluster_tag},
             )
-            RouteTableAssociation(self, f"public-{az}-rta", subnet_id=public.id, route_table_id=public_rt.id)
+            self.egress.append(
+                RouteTableAssociation(self, f"public-{az}-rta", subnet_id=public.id, route_table_id=public_rt.id))
             self.public_subnets[az] = public
 
             private = Subnet(
@@ -88,20 +95,23 @@ class Network(Construct):
                           depends_on=[igw])
                 nat_by_az[az] = NatGateway(self, f"nat-{az}", allocation_id=eip.id, subnet_id=public.id,
                                            tags={"Name": f"{name}-{az}"}, depends_on=[igw])
+                self.egress.append(nat_by_az[az])
 
         for az, private in self.private_subnets.items():
             nat = nat_by_az.get(az) or nat_by_az[nat_zones[0]]
             rt = RouteTable(self, f"private-{az}-rt", vpc_id=vpc.id, tags={"Name": f"{name}-private-{az}"})
-            Route(self, f"private-{az}-default-route", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
-                  nat_gateway_id=nat.id)
-            RouteTableAssociation(self, f"private-{az}-rta", subnet_id=private.id, route_table_id=rt.id)
+            self.egress += [
+                Route(self, f"private-{az}-default-route", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
+                      nat_gateway_id=nat.id),
+                RouteTableAssociation(self, f"private-{az}-rta", subnet_id=private.id, route_table_id=rt.id),
+            ]
 
         self.nat_gateways = nat_by_az
         self.public_subnet_ids: list[str] = [s.id for s in self.public_subnets.values()]
         self.private_subnet_ids: list[str] = [s.id for s in self.private_subnets.values()]
 
         # VPC flow logs (all traffic) to an encrypted CloudWatch log group.
-        log_group = CloudwatchLogGroup(self, "flow-logs", name=f"/aws/vpc/{name}/flow-logs",
+        log_group = CloudwatchLogGroup(self, "flow-logs", name=names.derived("flow_log_group", name),
                                        retention_in_days=config.flow_log_retention_days, kms_key_id=kms_key_arn)
         # Confused-deputy guard: only flow logs of this account may assume the role.
         trust = policy_document(self, "flow-logs-trust", [{
@@ -109,12 +119,25 @@ class Network(Construct):
             "Condition": {"StringEquals": {"aws:SourceAccount": aws.account_id},
                           "ArnLike": {"aws:SourceArn": f"arn:{aws.partition}:ec2:{region}:{aws.account_id}:vpc-flow-log/*"}},
         }])
-        role = IamRole(self, "flow-logs-role", name=f"{name}-vpc-flow-logs", assume_role_policy=trust.json)
-        write_logs = policy_document(self, "flow-logs-write", [{
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            "Resource": f"{log_group.arn}:*",
-        }])
+        role = IamRole(self, "flow-logs-role", name=names.derived("flow_logs_role", name), assume_role_policy=trust.json)
+        # AWS documents CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogGroups and
+        # DescribeLogStreams for delivery to CloudWatch Logs. All but CreateLogGroup are granted: the
+        # group is Terraform's (retention, KMS), and a service that may create it would re-create a
+        # deleted group without either. DescribeLogGroups has no per-group resource: log-group:*.
+        write_logs = policy_document(self, "flow-logs-write", [
+            {
+                "Sid": "DeliverFlowLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": f"{log_group.arn}:*",
+            },
+            {
+                "Sid": "FindLogGroup",
+                "Effect": "Allow",
+                "Action": "logs:DescribeLogGroups",
+                "Resource": f"arn:{aws.partition}:logs:{region}:{aws.account_id}:log-group:*",
+            },
+        ])
         IamRolePolicy(self, "flow-logs-policy", name="write-flow-logs", role=role.id, policy=write_logs.json)
         FlowLog(self, "flow-log", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                 log_destination=log_group.arn, iam_role_arn=role.arn, max_aggregation_interval=60)

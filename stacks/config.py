@@ -1,31 +1,31 @@
-"""Typed, validated configuration: one frozen pydantic model per layer, composed into StackConfig.
+"""The stack's configuration: composes each layer's typed config (``model/``) into StackConfig,
+adds what only the stack decides (identity, region, tags, backend, provider auth), checks the rules
+that cross layers (compatible Kubernetes / Karpenter / AMI versions, the EKS calendar, replicas <=
+controller nodes), and loads the environment files.
 
 Each environment is one YAML file in ``stacks/environments/`` (``dev.yaml``, ``prod.yaml``, ...).
-Every field has a safe default where one exists; unknown keys are errors; cross-field rules
-(subnets inside the VPC, replicas <= controller nodes, compatible Kubernetes/Karpenter versions)
-live in the models. ``load_config`` turns any validation problem into a ``ConfigError`` whose
-message is one line per problem: file, field, bad value, fix.
+``load_config`` turns any problem into a ``ConfigError`` whose message is one line per problem:
+file, field, bad value and the fix in words (no patterns, no library phrasing).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, StringConstraints, ValidationError, ValidationInfo, model_validator
+
+from model import names, versions
+from model.base import FORMAT_HINTS, Model, hint
+from model.cluster import ClusterConfig
+from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
+from model.network import NetworkConfig
+
+__all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
+           "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "state_buckets",
+           "support_warning"]
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
 SCHEMA_FILE = ENVIRONMENTS_DIR / "schema.json"
@@ -35,303 +35,24 @@ class ConfigError(Exception):
     """A configuration file is unusable. ``str()`` is the user-facing message (no traceback)."""
 
 
-# ----------------------------------------------------------------------------- shared types
+NAME_PATTERN = hint(r"^[a-z][a-z0-9-]*[a-z0-9]$",
+                    "use lower-case letters, digits and '-', starting with a letter and not ending with '-', e.g. platform-dev")
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=2, max_length=names.MAX_NAME_LENGTH)]
+"""A cluster name. Its length is capped where a derived AWS name would overflow (model/names.py)."""
 
-_NAME_RE = r"^[a-z][a-z0-9-]{0,37}[a-z0-9]$"
-Name = Annotated[str, StringConstraints(pattern=_NAME_RE)]
-"""A cluster name: lower-case letters, digits and '-', 2-39 chars (it prefixes IAM role names)."""
-
-Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
-MinorVersion = Annotated[str, StringConstraints(pattern=r"^1\.\d{2}$")]
-SemVer = Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+$")]
-K8sLabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")]
-
-
-def _cidr(value: str) -> str:
-    try:
-        net = ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"not an IPv4 network in CIDR notation ({exc}); e.g. 10.0.0.0/16") from None
-    return str(net)
-
-
-Cidr = Annotated[str, AfterValidator(_cidr)]
-
-
-_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
-
-
-def _check_retention(v: int) -> int:
-    if v not in _RETENTION_DAYS:
-        raise ValueError(f"CloudWatch accepts only {', '.join(map(str, _RETENTION_DAYS))} days")
-    return v
-
-
-RetentionDays = Annotated[int, AfterValidator(_check_retention)]
-"""CloudWatch Logs retention in days: one of the values the service accepts."""
-
-
-class _Model(BaseModel):
-    """Frozen; unknown keys are errors (a typo must not be silently ignored)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
-
-
-# ----------------------------------------------------------------------------- network
-
-
-class NetworkConfig(_Model):
-    """VPC, subnets and NAT. Subnet CIDRs are derived from ``vpc_cidr`` (cidrsubnet-style)."""
-
-    vpc_cidr: Cidr = Field("10.0.0.0/16", description="VPC IPv4 CIDR block (/16 to /24).")
-    az_count: int = Field(3, ge=2, le=6, description="Number of AZs used when availability_zones is empty; at least 2.")
-    availability_zones: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")], ...] = Field(
-        (),
-        description="Explicit AZ names; empty = the region's first az_count zones (<region>a, b, c, ...).",
-    )
-    private_subnet_newbits: int = Field(
-        3, ge=1, le=12, description="Bits added to the VPC prefix for each private (node) subnet: /16 + 3 = /19."
-    )
-    public_subnet_newbits: int = Field(
-        8, ge=1, le=12, description="Bits added to the VPC prefix for each public (load balancer) subnet: /16 + 8 = /24."
-    )
-    single_nat_gateway: bool = Field(
-        False, description="One shared NAT gateway instead of one per AZ (cheaper, not HA: an AZ outage cuts egress)."
-    )
-    flow_log_retention_days: RetentionDays = Field(365, description="CloudWatch retention of the VPC flow logs, in days.")
-
-    @field_validator("vpc_cidr")
-    @classmethod
-    def _vpc_size(cls, v: str) -> str:
-        prefix = ipaddress.IPv4Network(v).prefixlen
-        if not 16 <= prefix <= 24:
-            raise ValueError("VPC prefix must be between /16 and /24 (AWS limit); e.g. 10.0.0.0/16")
-        return v
-
-    @field_validator("availability_zones")
-    @classmethod
-    def _unique_azs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if v and len(v) < 2:
-            raise ValueError("EKS needs subnets in at least 2 AZs; list 2 or more zones")
-        if len(set(v)) != len(v):
-            raise ValueError("AZ names must be unique")
-        return v
-
-    @model_validator(mode="after")
-    def _subnets_fit(self) -> NetworkConfig:
-        self.subnet_plan("placeholder-region")  # raises ValueError when the subnets do not fit
-        return self
-
-    def zones(self, region: str) -> tuple[str, ...]:
-        """The AZ names in use: explicit ones, or the region's first ``az_count`` zones."""
-        return self.availability_zones or tuple(f"{region}{chr(ord('a') + i)}" for i in range(self.az_count))
-
-    def subnet_plan(self, region: str) -> dict[str, dict[str, str]]:
-        """``{az: {"private": cidr, "public": cidr}}``: private blocks first (largest), then public,
-        each at the next aligned free block, like Terraform's ``cidrsubnet``. Raises ValueError when
-        they do not fit inside ``vpc_cidr``."""
-        vpc = ipaddress.IPv4Network(self.vpc_cidr)
-        zones = self.zones(region)
-        cursor = int(vpc.network_address)
-        plan: dict[str, dict[str, str]] = {az: {} for az in zones}
-        for kind, newbits in (("private", self.private_subnet_newbits), ("public", self.public_subnet_newbits)):
-            prefix = vpc.prefixlen + newbits
-            if prefix > 28:
-                raise ValueError(
-                    f"{kind}_subnet_newbits={newbits} makes /{prefix} subnets; AWS subnets are /16 to /28, lower it"
-                )
-            size = 2 ** (32 - prefix)
-            for az in zones:
-                cursor = -(-cursor // size) * size  # align up to the block size
-                net = ipaddress.IPv4Network((cursor, prefix))
-                if not net.subnet_of(vpc):
-                    raise ValueError(
-                        f"{len(zones)} private /{vpc.prefixlen + self.private_subnet_newbits} and "
-                        f"{len(zones)} public /{vpc.prefixlen + self.public_subnet_newbits} subnets do not fit in "
-                        f"{self.vpc_cidr}; raise private_subnet_newbits/public_subnet_newbits (smaller subnets), use fewer AZs or a larger vpc_cidr"
-                    )
-                plan[az][kind] = str(net)
-                cursor += size
-        return plan
-
-
-# ----------------------------------------------------------------------------- cluster
-
-
-class ClusterConfig(_Model):
-    """EKS control plane and the small managed node group that hosts Karpenter and CoreDNS."""
-
-    version: MinorVersion = Field("1.31", description="Kubernetes minor version, e.g. '1.31' (quote it in YAML).")
-    endpoint_public_access: bool = Field(
-        True, description="Expose the API endpoint publicly (restricted by public_access_cidrs); the deployer and Terraform Cloud need it."
-    )
-    public_access_cidrs: tuple[Cidr, ...] = Field(
-        ("0.0.0.0/0",), min_length=1, description="CIDRs allowed to reach the public API endpoint."
-    )
-    log_retention_days: RetentionDays = Field(365, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days (audit logs: keep a year).")
-    node_instance_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")] = Field(
-        "m6i.large", description="Instance type of the controller node group (Karpenter + CoreDNS)."
-    )
-    node_desired_size: int = Field(2, ge=1, description="Controller node group desired size.")
-    node_min_size: int = Field(2, ge=1, description="Controller node group minimum size.")
-    node_max_size: int = Field(3, ge=1, description="Controller node group maximum size.")
-    node_disk_size_gb: int = Field(50, ge=20, le=1000, description="Root volume of controller nodes, GiB.")
-
-    @property
-    def node_ami_type(self) -> str:
-        """AL2023 AMI type of the controller nodes: ARM for Graviton families (m7g, c6gn, t4g...)."""
-        family = self.node_instance_type.split(".")[0]
-        return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
-
-    @model_validator(mode="after")
-    def _sizes(self) -> ClusterConfig:
-        if self.node_min_size > self.node_max_size:
-            raise ValueError(
-                f"node_min_size {self.node_min_size} > node_max_size {self.node_max_size}; raise node_max_size or lower node_min_size"
-            )
-        if not self.node_min_size <= self.node_desired_size <= self.node_max_size:
-            raise ValueError(
-                f"node_desired_size {self.node_desired_size} is outside node_min_size..node_max_size "
-                f"({self.node_min_size}..{self.node_max_size}); set it within that range"
-            )
-        return self
-
-
-# ----------------------------------------------------------------------------- karpenter
-
-# Karpenter minor -> highest Kubernetes minor it starts on (its MaxK8sVersion check).
-KARPENTER_MAX_K8S: dict[tuple[int, int], tuple[int, int]] = {
-    (1, 0): (1, 31),
-    (1, 1): (1, 31),
-    (1, 2): (1, 32),
-    (1, 3): (1, 32),
-    (1, 4): (1, 32),
-    (1, 5): (1, 33),
-    (1, 6): (1, 34),
-    (1, 7): (1, 34),
-    (1, 8): (1, 34),
-}
-
-
-def _minor(version: str) -> tuple[int, int]:
-    major, minor = version.split(".")[:2]
-    return int(major), int(minor)
-
-
-def first_karpenter_for(k8s: tuple[int, int]) -> tuple[int, int] | None:
-    """The oldest Karpenter minor that supports Kubernetes ``k8s``, or None."""
-    fits = [kp for kp, top in sorted(KARPENTER_MAX_K8S.items()) if top >= k8s]
-    return fits[0] if fits else None
-
-
-class NodePoolConfig(_Model):
-    """One Karpenter NodePool (karpenter.sh/v1) on the shared EC2NodeClass."""
-
-    capacity_types: tuple[Literal["on-demand", "spot"], ...] = Field(
-        ("on-demand",), min_length=1, description="karpenter.sh/capacity-type values; Karpenter prefers spot when both are allowed.")
-    instance_categories: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")], ...] = Field(
-        (), description="karpenter.k8s.aws/instance-category values, e.g. [c, m, r]."
-    )
-    instance_families: tuple[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")], ...] = Field(
-        (), description="karpenter.k8s.aws/instance-family values, e.g. [g5, g6]."
-    )
-    min_generation: int | None = Field(5, ge=1, description="Lowest karpenter.k8s.aws/instance-generation (exclusive of older).")
-    architectures: tuple[Literal["amd64", "arm64"], ...] = Field(("amd64",), min_length=1, description="kubernetes.io/arch values.")
-    cpu_limit: int = Field(100, ge=1, description="Total vCPU the pool may provision.")
-    memory_limit_gi: int = Field(400, ge=1, description="Total memory (GiB) the pool may provision.")
-    labels: dict[K8sLabelKey, Annotated[str, StringConstraints(max_length=63)]] = Field(
-        default_factory=dict, description="Labels on the pool's nodes (workloads select the pool with them).")
-    taints: tuple[Annotated[str, StringConstraints(pattern=r"^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")], ...] = Field(
-        (), description="Taints as key=value:Effect, e.g. nvidia.com/gpu=true:NoSchedule."
-    )
-    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = Field(
-        "WhenEmptyOrUnderutilized", description="WhenEmpty never moves running pods (databases); the other packs nodes tighter.")
-    consolidate_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = Field(
-        "1m", description="How long a node must be consolidatable before Karpenter acts (Go duration or Never).")
-    expire_after: Annotated[str, StringConstraints(pattern=r"^(([0-9]+(s|m|h))+|Never)$")] = Field(
-        "720h", description="Node lifetime before replacement (picks up new AMIs/patches), or Never.")
-    disruption_budget_nodes: Annotated[str, StringConstraints(pattern=r"^((100|[0-9]{1,2})%|[0-9]+)$")] = Field(
-        "10%", description="How many nodes (count or %) may be disrupted at once."
-    )
-    weight: int | None = Field(None, ge=1, le=100, description="Priority among pools that fit a pod (higher first).")
-
-    @model_validator(mode="after")
-    def _selects_something(self) -> NodePoolConfig:
-        if not self.instance_categories and not self.instance_families:
-            raise ValueError("set instance_categories or instance_families so the pool has a bounded instance set")
-        return self
-
-
-def _default_pools() -> dict[str, NodePoolConfig]:
-    return {
-        "stateful": NodePoolConfig(
-            capacity_types=("on-demand",),
-            instance_categories=("m", "r"),
-            labels={"workload-type": "stateful"},
-            consolidation_policy="WhenEmpty",
-            consolidate_after="10m",
-            expire_after="Never",
-            disruption_budget_nodes="1",
-            weight=None,
-        ),
-        "stateless": NodePoolConfig(
-            capacity_types=("spot", "on-demand"),
-            instance_categories=("c", "m"),
-            labels={"workload-type": "stateless"},
-            consolidation_policy="WhenEmptyOrUnderutilized",
-            consolidate_after="1m",
-            expire_after="720h",
-            disruption_budget_nodes="10%",
-        ),
-        "gpu": NodePoolConfig(
-            capacity_types=("on-demand",),
-            instance_families=("g5", "g6"),
-            min_generation=None,
-            cpu_limit=64,
-            memory_limit_gi=256,
-            labels={"workload-type": "gpu", "nvidia.com/gpu.present": "true"},
-            taints=("nvidia.com/gpu=true:NoSchedule",),
-            consolidation_policy="WhenEmpty",
-            consolidate_after="5m",
-            expire_after="720h",
-            disruption_budget_nodes="1",
-        ),
-    }
-
-
-class ControllerResources(_Model):
-    """CPU and memory of each Karpenter controller pod (requests = limits, as upstream recommends)."""
-
-    cpu: Annotated[str, StringConstraints(pattern=r"^\d+(\.\d+)?m?$")] = Field("1", description="CPU, e.g. 1 or 500m.")
-    memory: Annotated[str, StringConstraints(pattern=r"^\d+(Mi|Gi)$")] = Field("1Gi", description="Memory, e.g. 1Gi.")
-
-
-class KarpenterConfig(_Model):
-    """Karpenter controller (Helm), its interruption queue and the NodePools."""
-
-    version: SemVer = Field("1.1.0", description="Karpenter chart and controller version (karpenter-crd uses the same).")
-    replicas: int | None = Field(
-        None, ge=1, description="Controller replicas; default min(2, cluster.node_min_size). Never above the controller node count."
-    )
-    ami_alias: Annotated[str, StringConstraints(pattern=r"^al2023@v\d{8}$")] = Field(
-        "al2023@v20241213",
-        description="EC2NodeClass amiSelectorTerms alias, pinned (not @latest: a new AMI would roll every node unannounced).",
-    )
-    root_volume_size_gi: int = Field(100, ge=20, le=16384, description="Encrypted gp3 root volume of Karpenter's nodes, GiB.")
-    controller_resources: ControllerResources = Field(default_factory=ControllerResources)
-    log_level: Literal["debug", "info", "error"] = Field("info", description="Controller log level.")
-    helm_timeout_seconds: int = Field(900, ge=60, le=3600, description="How long Helm waits for the releases to be ready.")
-    nodepools: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")], NodePoolConfig] = Field(
-        default_factory=_default_pools, description="NodePools by name; the default is stateful, stateless and gpu."
-    )
+REGION_PATTERN = hint(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "use an AWS region name such as us-west-2")
+Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+BUCKET_PATTERN = hint(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                      "use an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit")
+WORKSPACE_PATTERN = hint(r"^[A-Za-z0-9_-]{1,90}$", "use up to 90 letters, digits, '-' and '_'")
 
 
 # ----------------------------------------------------------------------------- backend / providers
 
 
-class S3BackendConfig(_Model):
+class S3BackendConfig(Model):
     type: Literal["s3"] = Field("s3", description="Backend kind.")
-    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
+    bucket: Annotated[str, StringConstraints(pattern=BUCKET_PATTERN)] = Field(
         description="Existing S3 bucket for Terraform state (see the state bootstrap stack)."
     )
     key: str | None = Field(None, description="State object key; default <environment>/terraform.tfstate.")
@@ -340,15 +61,15 @@ class S3BackendConfig(_Model):
     use_lockfile: bool = Field(True, description="Terraform's native S3 lock file (no DynamoDB table).")
 
 
-class CloudBackendConfig(_Model):
+class CloudBackendConfig(Model):
     type: Literal["cloud"] = Field(description="Backend kind.")
     organization: Annotated[str, StringConstraints(min_length=1)] = Field(description="Terraform Cloud organization.")
-    workspace: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,90}$")] = Field(
+    workspace: Annotated[str, StringConstraints(pattern=WORKSPACE_PATTERN)] = Field(
         description="Workspace name (one per environment).")
     hostname: str = Field("app.terraform.io", description="Terraform Cloud / Enterprise host.")
 
 
-class LocalBackendConfig(_Model):
+class LocalBackendConfig(Model):
     type: Literal["local"] = Field(description="Backend kind.")
     path: str | None = Field(None, description="State file; default terraform.<environment>.tfstate in the stack dir.")
 
@@ -356,7 +77,7 @@ class LocalBackendConfig(_Model):
 Backend = Annotated[S3BackendConfig | CloudBackendConfig | LocalBackendConfig, Field(discriminator="type")]
 
 
-class KubernetesAuthConfig(_Model):
+class KubernetesAuthConfig(Model):
     """How the Helm and Kubernetes providers authenticate to the new cluster."""
 
     mode: Literal["exec", "token"] | None = Field(
@@ -366,7 +87,7 @@ class KubernetesAuthConfig(_Model):
     )
 
 
-class EmulatorConfig(_Model):
+class EmulatorConfig(Model):
     """Test-only switch: point the aws provider at a local AWS API emulator (moto).
 
     The endpoint itself comes from ``AWS_ENDPOINT_URL`` in Terraform's environment."""
@@ -384,10 +105,15 @@ class EmulatorConfig(_Model):
 # ----------------------------------------------------------------------------- stack
 
 
-class StackConfig(_Model):
+def _today(info: ValidationInfo) -> _dt.date:
+    """The date the EKS calendar is read at: today, or ``context={"today": date}`` in tests."""
+    return (info.context or {}).get("today") or _dt.date.today()
+
+
+class StackConfig(Model):
     """One environment: every layer's config plus identity, region, tags and backend."""
 
-    name: Name = Field(description="Cluster name; also names the VPC, roles, queue and log groups.")
+    name: Name = Field(description=f"Cluster name (2-{names.MAX_NAME_LENGTH} characters); also names the VPC, roles, queue and log groups.")
     region: Region = Field("us-west-2", description="AWS region of every resource.")
     tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(
         default_factory=dict, description="Organisation tags applied to every resource through the provider's default_tags."
@@ -400,23 +126,13 @@ class StackConfig(_Model):
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
 
     @model_validator(mode="after")
-    def _cross_layer(self) -> StackConfig:
+    def _cross_layer(self, info: ValidationInfo) -> StackConfig:
         for az in self.network.availability_zones:
             if not az.startswith(self.region):
-                raise ValueError(f"availability zone {az!r} is not in region {self.region}; use {self.region}a, {self.region}b, ...")
-        k8s = _minor(self.cluster.version)
-        kp = _minor(self.karpenter.version)
-        top = KARPENTER_MAX_K8S.get(kp)
-        if top is None:
-            known = ", ".join(f"{a}.{b}" for a, b in KARPENTER_MAX_K8S)
-            raise ValueError(f"karpenter_version {self.karpenter.version} is not in the compatibility table ({known}); pick one of those minors")
-        if k8s > top:
-            need = first_karpenter_for(k8s)
-            fix = f" or karpenter.version to >= {need[0]}.{need[1]}.0" if need else ""
-            raise ValueError(
-                f"karpenter_version {self.karpenter.version} supports Kubernetes <= {top[0]}.{top[1]}; "
-                f"set cluster.version to {top[0]}.{top[1]}{fix}"
-            )
+                raise ValueError(f"availability zone {az} is not in region {self.region}; use {self.region}a, {self.region}b, ...")
+        problem = version_problem(self, _today(info))
+        if problem:
+            raise ValueError(problem)
         if self.karpenter.replicas is not None and self.karpenter.replicas > self.cluster.node_min_size:
             raise ValueError(
                 f"karpenter.replicas {self.karpenter.replicas} > cluster.node_min_size {self.cluster.node_min_size}: "
@@ -435,80 +151,153 @@ class StackConfig(_Model):
         return "token" if self.backend.type == "cloud" else "exec"
 
 
-# ----------------------------------------------------------------------------- EKS support calendar
+# ----------------------------------------------------------------------------- versions
 
-# Kubernetes minor -> (end of standard support, end of extended support), from AWS's published
-# "Amazon EKS Kubernetes release calendar".
-EKS_SUPPORT_CALENDAR: dict[str, tuple[_dt.date, _dt.date]] = {
-    "1.28": (_dt.date(2024, 11, 26), _dt.date(2025, 11, 26)),
-    "1.29": (_dt.date(2025, 3, 23), _dt.date(2026, 3, 23)),
-    "1.30": (_dt.date(2025, 7, 23), _dt.date(2026, 7, 23)),
-    "1.31": (_dt.date(2025, 11, 26), _dt.date(2026, 11, 26)),
-    "1.32": (_dt.date(2026, 3, 23), _dt.date(2027, 3, 23)),
-    "1.33": (_dt.date(2026, 7, 29), _dt.date(2027, 7, 29)),
-    "1.34": (_dt.date(2026, 12, 2), _dt.date(2027, 12, 2)),
-}
-EXTENDED_SUPPORT_WARNING_DAYS = 90
+
+def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
+    """Why the cluster, Karpenter and AMI versions cannot run together (or be created) on ``today``,
+    in one line naming the fix; None when they can."""
+    k8s, karpenter, alias = cfg.cluster.version, cfg.karpenter.version, cfg.karpenter.ami_alias
+    calendar = versions.EKS_CALENDAR
+    if k8s not in calendar:
+        known = list(calendar)
+        return (f"cluster.version {k8s} is not in the EKS calendar this platform knows ({known[0]} to {known[-1]}, "
+                f"model/versions.py); use {versions.DEFAULT_KUBERNETES}, or add the version there with its support dates")
+    state = versions.support_state(k8s, today)
+    if state == "ended" and not cfg.cluster.allow_past_end_of_support:
+        newest = versions.standard_support_versions(today)
+        return (f"cluster.version {k8s} reached the end of EKS extended support on {calendar[k8s].extended_end}, so EKS "
+                f"creates no such cluster; use {newest[-1] if newest else versions.DEFAULT_KUBERNETES}, or, to plan an "
+                f"existing {k8s} cluster while you upgrade it, set cluster.allow_past_end_of_support: true")
+    supported = versions.karpenter_range(karpenter)
+    if supported is None:
+        known = list(versions.KARPENTER)
+        return (f"karpenter.version {karpenter} is not in the compatibility table this platform knows "
+                f"({known[0]} to {known[-1]}, model/versions.py); use {versions.DEFAULT_KARPENTER}")
+    low, high = supported
+    if versions.minor(k8s) > versions.minor(high):
+        need = versions.karpenter_for(k8s)
+        return (f"karpenter.version {karpenter} supports Kubernetes {low} to {high}, not cluster.version {k8s}; "
+                f"set karpenter.version to {need} or later ({versions.DEFAULT_KARPENTER} is the release this platform "
+                f"is built against), or cluster.version to {high}")
+    if versions.minor(k8s) < versions.minor(low):
+        return (f"karpenter.version {karpenter} supports Kubernetes {low} to {high}, not cluster.version {k8s}; "
+                f"upgrade the cluster to {low} first or use an older Karpenter release")
+    amis = versions.ami_release(alias)
+    newest_ami = versions.newest_ami_release(k8s)
+    if amis is None:
+        return (f"karpenter.ami_alias {alias} names an AMI release this platform does not know (model/versions.py); "
+                f"use al2023@{newest_ami or versions.DEFAULT_AMI_ALIAS}, or add the release there with the Kubernetes "
+                f"versions its changelog lists")
+    if not versions.minor(amis[0]) <= versions.minor(k8s) <= versions.minor(amis[1]):
+        return (f"karpenter.ami_alias {alias} has AL2023 AMIs for Kubernetes {amis[0]} to {amis[1]} only, so Karpenter "
+                f"would find no AMI for {k8s} and launch no node; use al2023@{newest_ami}"
+                + (f" (the first release for {k8s} is {versions.first_ami_release(k8s)})" if newest_ami else ""))
+    return None
 
 
 def support_warning(cfg: StackConfig, today: _dt.date | None = None) -> str | None:
-    """One line when the cluster version is past standard support (or its extended support ends
-    soon / has ended), naming the supported Kubernetes + Karpenter pair to move to; else None."""
+    """One line when the cluster version is in (or past) EKS extended support, or standard support
+    ends within the warning window, naming the version to move to; else None."""
     today = today or _dt.date.today()
-    dates = EKS_SUPPORT_CALENDAR.get(cfg.cluster.version)
-    if dates is None:
+    k8s = cfg.cluster.version
+    cal = versions.EKS_CALENDAR.get(k8s)
+    if cal is None:
         return None
-    standard_end, extended_end = dates
-    if today <= standard_end:
-        return None
-    supported = sorted(v for v, (std, _) in EKS_SUPPORT_CALENDAR.items() if std >= today)
-    target = supported[0] if supported else None
+    newest = versions.standard_support_versions(today)
+    target = newest[-1] if newest else None
     move = ""
-    if target:
-        kp = first_karpenter_for(_minor(target))
-        move = f"; move to cluster.version {target}" + (f" with karpenter.version >= {kp[0]}.{kp[1]}.0" if kp else "")
-    if today >= extended_end:
-        state = f"reached the end of EKS extended support on {extended_end}: AWS creates no new {cfg.cluster.version} clusters and auto-upgrades existing ones"
-    elif (extended_end - today).days <= EXTENDED_SUPPORT_WARNING_DAYS:
-        state = f"ends EKS extended support on {extended_end} (extra per-hour cost until then)"
+    if target and versions.minor(target) > versions.minor(k8s):
+        steps = versions.minor(target)[1] - versions.minor(k8s)[1]
+        move = f"; move to {target} one minor version at a time ({steps} step{'s' * (steps > 1)}, see README 'Versions')"
+    state = versions.support_state(k8s, today)
+    if state == "ended":
+        what = (f"reached the end of EKS extended support on {cal.extended_end}: AWS creates no new {k8s} clusters "
+                f"and auto-upgrades existing ones")
+    elif state == "extended":
+        what = f"is in EKS extended support (extra per-hour price) since {cal.standard_end}, until {cal.extended_end}"
+    elif (cal.standard_end - today).days <= versions.EXTENDED_SUPPORT_WARNING_DAYS:
+        what = f"leaves EKS standard support on {cal.standard_end}"
+        if cfg.cluster.support_type == "STANDARD":
+            what += " and the upgrade policy STANDARD lets AWS upgrade the control plane by itself then"
     else:
-        state = f"is in EKS extended support since {standard_end} (extra per-hour cost) until {extended_end}"
-    return f"warning: {cfg.name}: Kubernetes {cfg.cluster.version} {state}{move}."
+        return None
+    return f"warning: {cfg.name}: Kubernetes {k8s} {what}{move}."
 
 
 # ----------------------------------------------------------------------------- loading
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"line {line}: key {key!r} appears twice in the same section (first on line "
+                                  f"{seen[key]}); keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("s3", "cloud", "local"))]
-    return ".".join(parts)
+    return ".".join(p for p in parts if not p.startswith("function-after["))
 
 
-_FORMAT_HINTS = {
-    _NAME_RE: "use 2-39 lower-case letters, digits and '-', starting with a letter, e.g. platform-dev",
-    r"^1\.\d{2}$": 'use a Kubernetes minor version such as "1.31" (quoted, no patch number)',
-    r"^\d+\.\d+\.\d+$": "use a full release number such as 1.1.0 (no leading 'v')",
-    r"^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$": "write key=value:Effect, e.g. nvidia.com/gpu=true:NoSchedule",
+_TYPE_WORDS = {
+    "string_type": "must be text; put it in quotes",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a section of key: value settings",
+    "model_type": "must be a section of key: value settings",
+    "model_attributes_type": "must be a section of key: value settings",
+    "tuple_type": "must be a list, e.g. [a, b]",
+    "list_type": "must be a list, e.g. [a, b]",
+    "none_required": "must be left out",
 }
 
 
 def _message(err: Any) -> str:
-    kind, ctx = err["type"], err.get("ctx", {})
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (f"must be text; YAML reads an unquoted {value} as a number (1.30 becomes 1.3), so put it in quotes, "
+                f'e.g. "{value}"')
     if kind == "extra_forbidden":
         return "unknown key; remove it or fix its spelling (see stacks/environments/schema.json)"
     if kind == "missing":
         return "is required; add it"
     if kind == "string_pattern_mismatch":
-        return _FORMAT_HINTS.get(ctx["pattern"], f"does not match the expected format {ctx['pattern']}")
+        return FORMAT_HINTS.get(ctx["pattern"], "is not in the expected format; see the field's description in stacks/environments/schema.json")
+    if kind == "string_too_long":
+        if err["loc"] == ("name",):
+            return names.too_long_message(value)
+        return f"is {len(value)} characters; use at most {ctx['max_length']}"
+    if kind == "string_too_short":
+        return f"is too short; use at least {ctx['min_length']} characters"
+    if kind == "too_short":
+        return f"needs at least {ctx['min_length']} item{'s' * (ctx['min_length'] != 1)}"
     if kind == "greater_than_equal":
         return f"must be at least {ctx['ge']}; raise it"
     if kind == "less_than_equal":
         return f"must be at most {ctx['le']}; lower it"
     if kind == "union_tag_invalid":
         return f"type must be one of {ctx['expected_tags']}; pick one"
+    if kind == "union_tag_not_found":
+        return "needs a type (s3, cloud or local); add it"
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}"
-    return err["msg"].removeprefix("Value error, ")
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
+    return "is not a valid value here; see the field's description in stacks/environments/schema.json"
 
 
 def _format(path: Path, exc: ValidationError) -> str:
@@ -522,23 +311,30 @@ def _format(path: Path, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | Path) -> StackConfig:
+def parse_config(raw: Any, path: Path, today: _dt.date | None = None) -> StackConfig:
+    """Validate one environment's settings (already read from ``path``); ConfigError on any problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    try:
+        return StackConfig.model_validate(raw, context={"today": today} if today else None)
+    except ValidationError as exc:
+        raise ConfigError(_format(path, exc)) from None
+
+
+def load_config(path: str | Path, today: _dt.date | None = None) -> StackConfig:
     """Read and validate one environment file; raise ConfigError with a one-line-per-problem message."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path.name}:{where} is not valid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path.name}: expected a mapping of settings at the top level, got {type(raw).__name__}")
-    try:
-        return StackConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format(path, exc)) from None
+    return parse_config(raw, path, today)
 
 
 def state_buckets(configs: dict[str, StackConfig]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """PlatformStack: one environment's whole platform in one Terraform configuration.
 
 Creates the backend and the providers from config, the shared KMS key, composes the layers
-(network -> IAM -> cluster -> Karpenter) and declares the seed's outputs. Constructs never create
+(network -> IAM -> cluster -> add-ons, Karpenter) and declares the seed's outputs. Constructs never create
 providers or backends; this module does.
 """
 
@@ -22,11 +22,13 @@ from cdktf_cdktf_provider_helm.provider import HelmProvider, HelmProviderKuberne
 from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, KubernetesProviderExec
 from constructs import Construct
 
+from constructs.addons import Addons
 from constructs.cluster import Cluster
 from constructs.iam import Iam
 from constructs.karpenter import Karpenter
 from constructs.network import Network
 from constructs.policy import AwsContext, policy_document
+from model import names
 from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
 
@@ -52,9 +54,12 @@ class PlatformStack(TerraformStack):
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
                                network=self.network, iam=self.iam, kms_key_arn=self.key.arn)
         self._kubernetes_providers(config)
+        self.addons = Addons(self, "addons", name=config.name, network=self.network, cluster=self.cluster,
+                             iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus)
         self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
-                                   replicas=config.karpenter_replicas, tags=self.tags, cluster=self.cluster,
-                                   iam=self.iam, wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
+                                   replicas=config.karpenter_replicas, tags=self.tags, network=self.network,
+                                   cluster=self.cluster, iam=self.iam,
+                                   wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
 
         self._outputs()
 
@@ -125,7 +130,7 @@ class PlatformStack(TerraformStack):
         ])
         key = KmsKey(self, "kms-key", description=f"{config.name}: EKS secrets and log groups",
                      enable_key_rotation=True, deletion_window_in_days=30, policy=policy.json)
-        KmsAlias(self, "kms-alias", name=f"alias/{config.name}", target_key_id=key.key_id)
+        KmsAlias(self, "kms-alias", name=names.derived("kms_alias", config.name), target_key_id=key.key_id)
         return key
 
     # ------------------------------------------------------------------ outputs

@@ -25,6 +25,28 @@ def _override(base: StackConfig, **changes: dict) -> StackConfig:
     return StackConfig.model_validate(data)
 
 
+def name_of_length(length: int) -> str:
+    """A cluster name of exactly ``length`` characters: lower-case letters, digits and '-', starting
+    with a letter and ending with a letter (``platform-alt-xxxx...``)."""
+    name = ("platform-alt-" + "x" * length)[:length]
+    return name[:-1] + "x" if name.endswith("-") else name
+
+
+def longest_name(base: StackConfig, limit: int = 1024) -> str:
+    """The longest cluster name ``base`` accepts, found black-box: ``name_of_length(1, 2, ...)``
+    until the first refusal after an accepted one."""
+    accepted = None
+    for length in range(1, limit + 1):
+        try:
+            _override(base, name=name_of_length(length))
+        except ValueError:  # pydantic's ValidationError
+            if accepted:
+                return accepted
+            continue
+        accepted = name_of_length(length)
+    raise RuntimeError(f"StackConfig accepts cluster names of {limit} characters: no limit found")
+
+
 def _variants() -> dict[str, StackConfig]:
     dev = load_config(ENVIRONMENTS_DIR / "dev.yaml")
     return {
@@ -32,7 +54,9 @@ def _variants() -> dict[str, StackConfig]:
         # every other non-default branch of dev at once (one stack, not one per branch: each stack
         # costs the session ~0.25 s): two explicit AZs with a NAT per AZ, the local backend, the
         # emulator switch, and the newer Kubernetes/Karpenter pair
-        "t-alt": _override(dev, name="platform-alt",
+        # the longest cluster name the config accepts (tests/test_limits.py checks AWS's name and
+        # policy size limits at it)
+        "t-alt": _override(dev, name=longest_name(dev),
                            network={"availability_zones": ["us-west-2a", "us-west-2b"], "single_nat_gateway": False},
                            backend={"type": "local"}, emulator={"enabled": True},
                            cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),

@@ -1,0 +1,117 @@
+"""Add-ons layer: what the cluster and each NodePool need to run their workloads.
+
+Creates:
+- the EKS managed add-ons **vpc-cni**, **kube-proxy** and **coredns**, each at EKS's default
+  version for the cluster's Kubernetes version (``data.aws_eks_addon_version`` keyed on the
+  cluster's ``version`` attribute): a control-plane step moves them after the control plane, in
+  the same apply. EKS installs self-managed copies with a new cluster; ``OVERWRITE`` adopts them.
+  CoreDNS runs on the controller node group (node selector + its taint's toleration), so DNS never
+  depends on nodes Karpenter may consolidate away;
+- the **aws-ebs-csi-driver** add-on with its own IRSA role (``AmazonEBSCSIDriverPolicy``, trusted
+  only by ``kube-system:ebs-csi-controller-sa``; its controller on the controller nodes) and an
+  encrypted **gp3 StorageClass** marked default, bound when the pod is scheduled
+  (``WaitForFirstConsumer``: the volume is created in the pod's AZ). Without them a database on the
+  stateful pool stays Pending on a node that costs money (EKS 1.30+ marks no class default);
+- the **NVIDIA device plugin** (Helm, pinned) when a pool can launch NVIDIA GPU instances: the
+  AL2023 NVIDIA AMI has the driver but not the plugin, so no node would advertise
+  ``nvidia.com/gpu``. It runs only on NVIDIA GPU nodes (Karpenter's
+  ``karpenter.k8s.aws/instance-gpu-manufacturer`` label) and tolerates any taint they carry.
+
+Every add-on waits for the controller node group (CoreDNS and the EBS CSI controller need a node to
+become ACTIVE). The Kubernetes and Helm resources also depend on the network's ``egress`` and the
+node group, so a destroy removes them while the cluster can still be reached and act.
+
+Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers and ``nvidia_device_plugin`` (bool);
+the Kubernetes/Helm providers are created by the stack. Exposes ``addons`` (by name),
+``ebs_csi_role``, ``storage_class`` and ``device_plugin`` (or None).
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_aws.data_aws_eks_addon_version import DataAwsEksAddonVersion
+from cdktf_cdktf_provider_aws.eks_addon import EksAddon
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_helm.release import Release
+from cdktf_cdktf_provider_kubernetes.storage_class_v1 import StorageClassV1
+from constructs import Construct
+
+from constructs.cluster import Cluster
+from constructs.iam import Iam, IrsaRole
+from constructs.network import Network
+from model import names, versions
+from model.cluster import CONTROLLER_LABEL, CONTROLLER_TAINT
+from model.karpenter import to_yaml
+
+EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
+STORAGE_CLASS = "gp3"
+CRITICAL_ADDONS_TOLERATION = {"key": CONTROLLER_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
+ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [CRITICAL_ADDONS_TOLERATION]}
+
+
+def addon_configuration(addon: str) -> dict | None:
+    """The add-on's ``configuration_values`` (EKS validates them against the add-on's schema), or None."""
+    if addon == "coredns":
+        return dict(ON_CONTROLLER_NODES)
+    if addon == "aws-ebs-csi-driver":
+        return {"controller": dict(ON_CONTROLLER_NODES)}
+    return None
+
+
+def device_plugin_values() -> dict:
+    """NVIDIA device plugin chart values: NVIDIA GPU nodes only, whatever their taints."""
+    return {
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In",
+                                   "values": ["nvidia"]}]}]}}},
+        "tolerations": [{"operator": "Exists"}],
+    }
+
+
+class Addons(Construct):
+    """EKS add-ons (vpc-cni, kube-proxy, coredns, EBS CSI + IRSA), gp3 StorageClass, NVIDIA plugin."""
+
+    def __init__(self, scope: Construct, id_: str, *, name: str, network: Network, cluster: Cluster, iam: Iam,
+                 nvidia_device_plugin: bool) -> None:
+        super().__init__(scope, id_)
+        ebs = IrsaRole(self, "ebs-csi", role_name=names.derived("ebs_csi_role", name),
+                       oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_host=cluster.oidc_issuer_host,
+                       namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT, policies={})
+        self.ebs_csi_role = ebs.role
+        ebs_policy = IamRolePolicyAttachment(
+            self, "ebs-csi-policy", role=ebs.role.name,
+            policy_arn=f"arn:{iam.aws.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy")
+
+        self.addons: dict[str, EksAddon] = {}
+        for addon in versions.EKS_ADDONS:
+            version = DataAwsEksAddonVersion(self, f"{addon}-version", addon_name=addon,
+                                             kubernetes_version=cluster.cluster.version, most_recent=False)
+            settings = addon_configuration(addon)
+            self.addons[addon] = EksAddon(
+                self, addon, cluster_name=cluster.name, addon_name=addon, addon_version=version.version,
+                resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                configuration_values=json.dumps(settings, sort_keys=True) if settings else None,
+                service_account_role_arn=ebs.role.arn if addon == "aws-ebs-csi-driver" else None,
+                depends_on=[cluster.node_group, *([ebs_policy] if addon == "aws-ebs-csi-driver" else [])],
+            )
+
+        in_cluster = [*network.egress, cluster.node_group]
+        self.storage_class = StorageClassV1(
+            self, "gp3-storage-class",
+            metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            storage_provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+            reclaim_policy="Delete", volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True,
+            depends_on=[self.addons["aws-ebs-csi-driver"], *in_cluster],
+        )
+
+        self.device_plugin: Release | None = None
+        if nvidia_device_plugin:
+            self.device_plugin = Release(
+                self, "nvidia-device-plugin", name="nvidia-device-plugin",
+                repository=versions.NVIDIA_DEVICE_PLUGIN_REPOSITORY, chart="nvidia-device-plugin",
+                version=versions.NVIDIA_DEVICE_PLUGIN_VERSION, namespace="kube-system",
+                values=[to_yaml(device_plugin_values())], wait=False, atomic=True, cleanup_on_fail=True,
+                depends_on=in_cluster,
+            )

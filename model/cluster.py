@@ -1,0 +1,87 @@
+"""The cluster layer's config: Kubernetes version and support policy, API access, the controller
+node group, and who administers the cluster; plus the controller nodes' label and taint."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from model import versions
+from model.base import Cidr, Model, RetentionDays, hint
+
+MINOR_VERSION_PATTERN = hint(r"^1\.\d{2}$", 'write a Kubernetes minor version in quotes, such as "1.36" (no patch number)')
+INSTANCE_TYPE_PATTERN = hint(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", "use an EC2 instance type such as m6i.large")
+PRINCIPAL_ARN_PATTERN = hint(
+    r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$",
+    "use the ARN of an IAM role or user, e.g. arn:aws:iam::123456789012:role/platform-admins "
+    "(for an SSO or assumed role, the role's ARN, not the arn:aws:sts session ARN)",
+)
+
+CONTROLLER_LABEL = {"karpenter.sh/controller": "true"}
+CONTROLLER_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}
+"""The controller node group's taint as EKS spells it (Kubernetes spells the effect NoSchedule)."""
+
+ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+
+
+class ClusterConfig(Model):
+    """EKS control plane and the small managed node group that hosts Karpenter and CoreDNS."""
+
+    version: Annotated[str, StringConstraints(pattern=MINOR_VERSION_PATTERN)] = Field(
+        versions.DEFAULT_KUBERNETES,
+        description="Kubernetes minor version, e.g. '1.36' (quote it in YAML). Move one minor version at a time.")
+    support_type: Literal["EXTENDED", "STANDARD"] = Field(
+        "EXTENDED",
+        description="EKS upgrade policy. EXTENDED: after standard support the cluster stays on its version "
+        "(extended-support price) until you upgrade it. STANDARD: AWS upgrades the control plane itself at the end "
+        "of standard support, without the node group, add-ons or Karpenter.")
+    allow_past_end_of_support: bool = Field(
+        False,
+        description="Plan a version past the end of EKS extended support. Only for an existing cluster that AWS has "
+        "not yet auto-upgraded, while you step it up; EKS creates no new cluster at such a version.")
+    endpoint_public_access: bool = Field(
+        True, description="Expose the API endpoint publicly (restricted by public_access_cidrs); the deployer and Terraform Cloud need it."
+    )
+    public_access_cidrs: tuple[Cidr, ...] = Field(
+        ("0.0.0.0/0",), min_length=1, description="CIDRs allowed to reach the public API endpoint."
+    )
+    admin_principal_arns: tuple[Annotated[str, StringConstraints(pattern=PRINCIPAL_ARN_PATTERN)], ...] = Field(
+        (),
+        description="IAM roles/users given cluster-admin (an EKS access entry with AmazonEKSClusterAdminPolicy). "
+        "Whoever created the cluster is admin already; list the operators, CI and Terraform Cloud roles here.")
+    log_retention_days: RetentionDays = Field(365, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days (audit logs: keep a year).")
+    node_instance_type: Annotated[str, StringConstraints(pattern=INSTANCE_TYPE_PATTERN)] = Field(
+        "m6i.large", description="Instance type of the controller node group (Karpenter + CoreDNS)."
+    )
+    node_desired_size: int = Field(2, ge=1, description="Controller node group desired size.")
+    node_min_size: int = Field(2, ge=1, description="Controller node group minimum size.")
+    node_max_size: int = Field(3, ge=1, description="Controller node group maximum size.")
+    node_disk_size_gb: int = Field(50, ge=20, le=1000, description="Root volume of controller nodes, GiB.")
+
+    @property
+    def node_ami_type(self) -> str:
+        """AL2023 AMI type of the controller nodes: ARM for Graviton families (m7g, c6gn, t4g...)."""
+        family = self.node_instance_type.split(".")[0]
+        return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
+
+    @field_validator("admin_principal_arns")
+    @classmethod
+    def _unique_admins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists the same ARN twice; keep one")
+        return v
+
+    @model_validator(mode="after")
+    def _sizes(self) -> ClusterConfig:
+        if self.node_min_size > self.node_max_size:
+            raise ValueError(
+                f"node_min_size {self.node_min_size} > node_max_size {self.node_max_size}; raise node_max_size or lower node_min_size"
+            )
+        if not self.node_min_size <= self.node_desired_size <= self.node_max_size:
+            raise ValueError(
+                f"node_desired_size {self.node_desired_size} is outside node_min_size..node_max_size "
+                f"({self.node_min_size}..{self.node_max_size}); set it within that range"
+            )
+        return self

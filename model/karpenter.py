@@ -1,0 +1,320 @@
+"""The Karpenter layer's config (controller, NodePools) and the Kubernetes objects built from it:
+the EC2NodeClass, the NodePools and the controller chart's values. Pure data, no provider bindings,
+so config errors are instant and tests read the same builders the stack uses.
+
+The objects follow Karpenter 1.14.1's CRDs, including the CEL rules the API server enforces on
+top of the JSON Schema (``x-kubernetes-validations``; tests/test_cel.py evaluates them): a
+NodePool's template labels may not use the ``karpenter.sh`` domain (except ``capacity-type``),
+``karpenter.k8s.aws`` (except its well-known keys) or ``kubernetes.io/hostname``. Kubernetes also
+reserves ``kubernetes.io`` and ``k8s.io`` for itself (the kubelet may not set such node labels, except
+under ``node.kubernetes.io`` and ``node-restriction.kubernetes.io``). The config refuses those up
+front; Karpenter already labels each node ``karpenter.sh/nodepool=<pool>``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from model import versions
+from model.base import Duration, Model, hint
+from model.cluster import CONTROLLER_LABEL, CONTROLLER_TAINT
+
+NODE_CLASS = "default"
+SEMVER_PATTERN = hint(r"^\d+\.\d+\.\d+$", "use a full release number such as 1.14.1 (no leading 'v')")
+AMI_ALIAS_PATTERN = hint(r"^al2023@v\d{8}$", "use a pinned AL2023 alias such as al2023@v20260714 (al2023@latest would roll every node unannounced)")
+POOL_NAME_PATTERN = hint(r"^[a-z][a-z0-9-]{0,62}$", "use up to 63 lower-case letters, digits and '-', starting with a letter")
+LABEL_KEY_PATTERN = hint(r"^([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$",
+                         "use a Kubernetes label key: an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', e.g. example.com/team")
+LABEL_VALUE_PATTERN = hint(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$",
+                           "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+TAINT_PATTERN = hint(r"^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$",
+                     "write key=value:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute, e.g. nvidia.com/gpu=true:NoSchedule")
+WORD_PATTERN = hint(r"^[a-z]+$", "use lower-case letters only, e.g. c, m or r")
+FAMILY_PATTERN = hint(r"^[a-z0-9-]+$", "use an instance family such as g5 or m7i")
+BUDGET_PATTERN = hint(r"^((100|[0-9]{1,2})%|[0-9]+)$", "use a node count such as 1 or a percentage such as 10%")
+CPU_PATTERN = hint(r"^\d+(\.\d+)?m?$", "use a CPU quantity such as 1, 0.5 or 500m")
+MEMORY_PATTERN = hint(r"^\d+(Mi|Gi)$", "use a memory quantity in Mi or Gi such as 1Gi or 512Mi")
+
+RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "karpenter.sh", "karpenter.k8s.aws")
+ALLOWED_RESERVED_DOMAINS = ("node.kubernetes.io", "node-restriction.kubernetes.io")
+# Keys the 1.14.1 NodePool CRD lets a template label carry in Karpenter's own domains.
+ALLOWED_RESERVED_KEYS = frozenset({"karpenter.sh/capacity-type"} | {f"karpenter.k8s.aws/{k}" for k in (
+    "instance-tenancy", "capacity-reservation-type", "capacity-reservation-id", "capacity-reservation-interruptible",
+    "ec2nodeclass", "instance-encryption-in-transit-supported", "instance-category", "instance-hypervisor",
+    "instance-family", "instance-generation", "instance-local-nvme", "instance-size", "instance-cpu",
+    "instance-cpu-manufacturer", "instance-cpu-sustained-clock-speed-mhz", "instance-memory", "instance-ebs-bandwidth",
+    "instance-network-bandwidth", "instance-gpu-name", "instance-gpu-manufacturer", "instance-gpu-count",
+    "instance-gpu-memory", "instance-accelerator-name", "instance-accelerator-manufacturer",
+    "instance-accelerator-count", "instance-capability-flex", "placement-group-id", "placement-group-partition")})
+GPU_CATEGORIES = ("g", "p")  # EC2 accelerated families with NVIDIA GPUs (g5, g6, p4d, p5...)
+
+
+def reserved_label_problem(key: str) -> str | None:
+    """Why a NodePool template label ``key`` would be refused (CRD rules, kubelet), or None."""
+    domain = key.split("/", 1)[0] if "/" in key else ""
+    if key in ALLOWED_RESERVED_KEYS or any(domain == d or domain.endswith("." + d) for d in ALLOWED_RESERVED_DOMAINS):
+        return None
+    for reserved in RESERVED_LABEL_DOMAINS:
+        if domain == reserved or domain.endswith("." + reserved):
+            return (f"label {key} uses the {reserved} domain, which Kubernetes and Karpenter reserve (Karpenter "
+                    f"already labels each node karpenter.sh/nodepool=<pool>); use your own domain, e.g. example.com/{key.split('/')[-1]}")
+    return None
+
+
+class NodePoolConfig(Model):
+    """One Karpenter NodePool (karpenter.sh/v1) on the shared EC2NodeClass."""
+
+    capacity_types: tuple[Literal["on-demand", "spot"], ...] = Field(
+        ("on-demand",), min_length=1, description="karpenter.sh/capacity-type values; Karpenter prefers spot when both are allowed.")
+    instance_categories: tuple[Annotated[str, StringConstraints(pattern=WORD_PATTERN)], ...] = Field(
+        (), description="karpenter.k8s.aws/instance-category values, e.g. [c, m, r]."
+    )
+    instance_families: tuple[Annotated[str, StringConstraints(pattern=FAMILY_PATTERN)], ...] = Field(
+        (), description="karpenter.k8s.aws/instance-family values, e.g. [g5, g6]."
+    )
+    min_generation: int | None = Field(5, ge=1, description="Lowest karpenter.k8s.aws/instance-generation (exclusive of older).")
+    architectures: tuple[Literal["amd64", "arm64"], ...] = Field(("amd64",), min_length=1, description="kubernetes.io/arch values.")
+    cpu_limit: int = Field(100, ge=1, description="Total vCPU the pool may provision.")
+    memory_limit_gi: int = Field(400, ge=1, description="Total memory (GiB) the pool may provision.")
+    labels: dict[Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)],
+                 Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN)]] = Field(
+        default_factory=dict,
+        description="Labels on the pool's nodes (workloads select the pool with them); not in the kubernetes.io, "
+        "k8s.io, karpenter.sh or karpenter.k8s.aws domains.")
+    taints: tuple[Annotated[str, StringConstraints(pattern=TAINT_PATTERN)], ...] = Field(
+        (), description="Taints as key=value:Effect, e.g. nvidia.com/gpu=true:NoSchedule."
+    )
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = Field(
+        "WhenEmptyOrUnderutilized", description="WhenEmpty never moves running pods (databases); the other packs nodes tighter.")
+    consolidate_after: Duration = Field(
+        "1m", description="How long a node must be consolidatable before Karpenter acts (Go duration or Never).")
+    expire_after: Duration = Field(
+        "720h", description="Node lifetime before replacement (picks up new AMIs/patches), or Never.")
+    termination_grace_period: Duration = Field(
+        "1h",
+        description="How long a node may drain before Karpenter terminates it anyway: a PodDisruptionBudget that "
+        "never allows an eviction must not stall an AMI roll or a destroy forever. Never = wait for every PDB.")
+    disruption_budget_nodes: Annotated[str, StringConstraints(pattern=BUDGET_PATTERN)] = Field(
+        "10%", description="How many nodes (count or %) may be disrupted at once."
+    )
+    weight: int | None = Field(None, ge=1, le=100, description="Priority among pools that fit a pod (higher first).")
+
+    @field_validator("labels")
+    @classmethod
+    def _label_domains(cls, v: dict[str, str]) -> dict[str, str]:
+        problems = [p for p in map(reserved_label_problem, v) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> NodePoolConfig:
+        if not self.instance_categories and not self.instance_families:
+            raise ValueError("set instance_categories or instance_families so the pool has a bounded instance set")
+        return self
+
+    @property
+    def may_launch_nvidia_gpus(self) -> bool:
+        """Whether the pool can launch NVIDIA GPU instances (g*/p* categories or families)."""
+        return any(c in GPU_CATEGORIES for c in self.instance_categories) or any(
+            f[:1] in GPU_CATEGORIES and f[1:2].isdigit() for f in self.instance_families)
+
+
+def _default_pools() -> dict[str, NodePoolConfig]:
+    return {
+        "stateful": NodePoolConfig(
+            capacity_types=("on-demand",),
+            instance_categories=("m", "r"),
+            labels={"workload-type": "stateful"},
+            consolidation_policy="WhenEmpty",
+            consolidate_after="10m",
+            expire_after="Never",
+            disruption_budget_nodes="1",
+            weight=None,
+        ),
+        "stateless": NodePoolConfig(
+            capacity_types=("spot", "on-demand"),
+            instance_categories=("c", "m"),
+            labels={"workload-type": "stateless"},
+            consolidation_policy="WhenEmptyOrUnderutilized",
+            consolidate_after="1m",
+            expire_after="720h",
+            disruption_budget_nodes="10%",
+        ),
+        "gpu": NodePoolConfig(
+            capacity_types=("on-demand",),
+            instance_families=("g5", "g6"),
+            min_generation=None,
+            cpu_limit=64,
+            memory_limit_gi=256,
+            labels={"workload-type": "gpu", "nvidia.com/gpu.present": "true"},
+            taints=("nvidia.com/gpu=true:NoSchedule",),
+            consolidation_policy="WhenEmpty",
+            consolidate_after="5m",
+            expire_after="720h",
+            disruption_budget_nodes="1",
+        ),
+    }
+
+
+class ControllerResources(Model):
+    """CPU and memory of each Karpenter controller pod (requests = limits, as upstream recommends)."""
+
+    cpu: Annotated[str, StringConstraints(pattern=CPU_PATTERN)] = Field("1", description="CPU, e.g. 1 or 500m.")
+    memory: Annotated[str, StringConstraints(pattern=MEMORY_PATTERN)] = Field("1Gi", description="Memory, e.g. 1Gi.")
+
+
+class KarpenterConfig(Model):
+    """Karpenter controller (Helm), its interruption queue and the NodePools."""
+
+    version: Annotated[str, StringConstraints(pattern=SEMVER_PATTERN)] = Field(
+        versions.DEFAULT_KARPENTER, description="Karpenter chart and controller version (karpenter-crd uses the same).")
+    replicas: int | None = Field(
+        None, ge=1, description="Controller replicas; default min(2, cluster.node_min_size). Never above the controller node count."
+    )
+    ami_alias: Annotated[str, StringConstraints(pattern=AMI_ALIAS_PATTERN)] = Field(
+        versions.DEFAULT_AMI_ALIAS,
+        description="EC2NodeClass amiSelectorTerms alias, pinned (not @latest: a new AMI would roll every node "
+        "unannounced); its release must have AMIs for cluster.version.",
+    )
+    root_volume_size_gi: int = Field(100, ge=20, le=16384, description="Encrypted gp3 root volume of Karpenter's nodes, GiB.")
+    controller_resources: ControllerResources = Field(default_factory=ControllerResources)
+    log_level: Literal["debug", "info", "error"] = Field("info", description="Controller log level.")
+    helm_timeout_seconds: int = Field(900, ge=60, le=3600, description="How long Helm waits for the releases to be ready.")
+    nodepools: dict[Annotated[str, StringConstraints(pattern=POOL_NAME_PATTERN)], NodePoolConfig] = Field(
+        default_factory=_default_pools,
+        description="NodePools by name (at least one: without a pool Karpenter launches nothing); the default is "
+        "stateful, stateless and gpu.")
+
+    @field_validator("nodepools")
+    @classmethod
+    def _some_pool(cls, v: dict[str, NodePoolConfig]) -> dict[str, NodePoolConfig]:
+        if not v:
+            raise ValueError("is empty: Karpenter would launch no node at all; define at least one pool, or leave "
+                             "the key out for the default stateful, stateless and gpu pools")
+        return v
+
+    @property
+    def may_launch_nvidia_gpus(self) -> bool:
+        return any(pool.may_launch_nvidia_gpus for pool in self.nodepools.values())
+
+
+# ----------------------------------------------------------------------------- Kubernetes objects
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML for Helm values: no &anchors/*aliases for repeated objects."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def to_yaml(value: Any) -> str:
+    return yaml.dump(value, Dumper=_Dumper, sort_keys=False)
+
+
+def taint(spec: str) -> dict[str, str]:
+    """``key=value:Effect`` (value optional) -> a Kubernetes taint."""
+    key_value, effect = spec.rsplit(":", 1)
+    key, _, value = key_value.partition("=")
+    out = {"key": key, "effect": effect}
+    if value:
+        out["value"] = value
+    return out
+
+
+def ec2_node_class(*, name: str, role_name: str, config: KarpenterConfig, tags: dict[str, str]) -> dict[str, Any]:
+    """The EC2NodeClass every pool uses (karpenter.k8s.aws/v1)."""
+    discovery = [{"tags": {"karpenter.sh/discovery": name}}]
+    return {
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": NODE_CLASS},
+        "spec": {
+            "role": role_name,
+            "amiSelectorTerms": [{"alias": config.ami_alias}],
+            "subnetSelectorTerms": discovery,
+            "securityGroupSelectorTerms": discovery,
+            # IMDSv2 only, one hop: pods (one hop further away) cannot reach the node's credentials.
+            "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
+                                "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {
+                "volumeSize": f"{config.root_volume_size_gi}Gi", "volumeType": "gp3", "encrypted": True,
+                "deleteOnTermination": True}}],
+            "tags": {"karpenter.sh/discovery": name, **tags},
+        },
+    }
+
+
+def node_pool(pool_name: str, pool: NodePoolConfig) -> dict[str, Any]:
+    """One NodePool (karpenter.sh/v1) from its typed config."""
+    requirements: list[dict[str, Any]] = [
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": list(pool.architectures)},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+    ]
+    if pool.instance_categories:
+        requirements.append({"key": "karpenter.k8s.aws/instance-category", "operator": "In",
+                             "values": list(pool.instance_categories)})
+    if pool.instance_families:
+        requirements.append({"key": "karpenter.k8s.aws/instance-family", "operator": "In",
+                             "values": list(pool.instance_families)})
+    if pool.min_generation is not None:
+        requirements.append({"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt",
+                             "values": [str(pool.min_generation - 1)]})
+    template_spec: dict[str, Any] = {
+        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
+        "requirements": requirements,
+        "expireAfter": pool.expire_after,
+    }
+    if pool.termination_grace_period != "Never":
+        template_spec["terminationGracePeriod"] = pool.termination_grace_period
+    if pool.taints:
+        template_spec["taints"] = [taint(t) for t in pool.taints]
+    template: dict[str, Any] = {"spec": template_spec}
+    if pool.labels:
+        template = {"metadata": {"labels": dict(pool.labels)}, **template}
+    spec: dict[str, Any] = {
+        "template": template,
+        "disruption": {"consolidationPolicy": pool.consolidation_policy, "consolidateAfter": pool.consolidate_after,
+                       "budgets": [{"nodes": pool.disruption_budget_nodes}]},
+        "limits": {"cpu": str(pool.cpu_limit), "memory": f"{pool.memory_limit_gi}Gi"},
+    }
+    if pool.weight is not None:
+        spec["weight"] = pool.weight
+    return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": pool_name}, "spec": spec}
+
+
+def controller_values(*, name: str, endpoint: str, queue_name: str, replicas: int, service_account: str,
+                      config: KarpenterConfig) -> dict[str, Any]:
+    """Values for the karpenter chart. Every key exists in the 1.14.1 chart's values.yaml."""
+    resources = {"cpu": config.controller_resources.cpu, "memory": config.controller_resources.memory}
+    return {
+        "settings": {"clusterName": name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
+        "serviceAccount": {"create": False, "name": service_account},
+        "replicas": replicas,
+        "dnsPolicy": "Default",
+        "nodeSelector": {"kubernetes.io/os": "linux", **CONTROLLER_LABEL},
+        # tolerates the controller node group's taint (EKS spells NO_SCHEDULE, Kubernetes NoSchedule)
+        "tolerations": [{"key": CONTROLLER_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "controller": {"resources": {"requests": resources, "limits": resources}},
+        "logLevel": config.log_level,
+    }
+
+
+def longest_drain_seconds(config: KarpenterConfig) -> int:
+    """The longest ``termination_grace_period`` of any pool, in seconds (0 when every pool says Never)."""
+    def seconds(duration: str) -> int:
+        total, number = 0, ""
+        for ch in duration:
+            if ch.isdigit():
+                number += ch
+            else:
+                total += int(number) * {"h": 3600, "m": 60, "s": 1}[ch]
+                number = ""
+        return total
+    return max((seconds(p.termination_grace_period) for p in config.nodepools.values()
+                if p.termination_grace_period != "Never"), default=0)

@@ -1,0 +1,47 @@
+"""Every AWS name derived from the cluster name, with the AWS limit it must fit.
+
+The config accepts a cluster name only as long as every name derived from it fits
+(``MAX_NAME_LENGTH``): what AWS would refuse at apply is refused at synth, and nothing shorter.
+The layers take their names from here, so the table cannot drift from what is created.
+
+Limits (AWS documentation, "IAM and AWS STS quotas", "Amazon EventBridge quotas", "Amazon SQS
+quotas", "CreateCluster"): IAM role names 64 characters, IAM policy names 128, EventBridge rule
+names 64, SQS queue names 80, EKS cluster names 100, KMS alias names 256, CloudWatch log group
+names 512, EC2 tag keys 128.
+"""
+
+from __future__ import annotations
+
+# what -> (template, AWS limit). ``{name}`` is the cluster name.
+TEMPLATES: dict[str, tuple[str, int]] = {
+    "cluster": ("{name}", 100),
+    "queue": ("{name}", 80),
+    "cluster_role": ("{name}-cluster", 64),
+    "node_role": ("KarpenterNodeRole-{name}", 64),
+    "controller_node_role": ("{name}-controller-node", 64),
+    "controller_role": ("KarpenterController-{name}", 64),
+    "ebs_csi_role": ("{name}-ebs-csi-driver", 64),
+    "flow_logs_role": ("{name}-vpc-flow-logs", 64),
+    "controller_policy": ("KarpenterControllerResourceDiscoveryPolicy-{name}", 128),  # the longest of the five
+    "interruption_rule": ("{name}-karpenter-rebalance", 64),  # the longest rule suffix (INTERRUPTION_RULE_KEYS)
+    "kms_alias": ("alias/{name}", 256),
+    "cluster_log_group": ("/aws/eks/{name}/cluster", 512),
+    "flow_log_group": ("/aws/vpc/{name}/flow-logs", 512),
+    "cluster_tag_key": ("kubernetes.io/cluster/{name}", 128),
+}
+
+MAX_NAME_LENGTH = min(limit - len(template.format(name="")) for template, limit in TEMPLATES.values())
+"""The longest cluster name whose every derived name fits its AWS limit (44: KarpenterController-<name>)."""
+
+LIMITING = min(TEMPLATES, key=lambda what: TEMPLATES[what][1] - len(TEMPLATES[what][0].format(name="")))
+
+
+def derived(what: str, name: str) -> str:
+    """The name ``what`` (a key of ``TEMPLATES``) for cluster ``name``."""
+    return TEMPLATES[what][0].format(name=name)
+
+
+def too_long_message(name: str) -> str:
+    template, limit = TEMPLATES[LIMITING]
+    return (f"is {len(name)} characters; use at most {MAX_NAME_LENGTH}: the IAM role "
+            f"{template.replace('{name}', '<name>')} must fit AWS's {limit}-character limit")

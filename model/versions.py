@@ -1,0 +1,274 @@
+"""Version knowledge: what AWS and upstream support today, in one place.
+
+Moving to a new release is one reviewed change here plus the vendored spec it was checked against
+(``tests/fixtures/karpenter-<version>/``). Facts and their sources (checked 2026-11-28):
+
+- EKS calendar: the EKS user guide, "Understand the Kubernetes version lifecycle on EKS"
+  (awsdocs/amazon-eks-user-guide ``latest/ug/versioning/kubernetes-versions.adoc``; 1.34-1.36 from
+  the published page). On the end of extended support "you can no longer create new Amazon EKS
+  clusters with the unsupported version"; existing control planes are auto-upgraded, node groups
+  are not.
+- Karpenter <-> Kubernetes: Karpenter's compatibility matrix
+  (aws/karpenter-provider-aws ``website/content/en/v1.14/upgrading/compatibility.md``) and its
+  start-up version check (``pkg/providers/version/version.go``: MinK8sVersion / MaxK8sVersion;
+  Karpenter 1.0/1.1 panic above their MaxK8sVersion, issues #7629 and #7630; 1.1.2+ only log it,
+  which is still unsupported).
+- AMI releases: awslabs/amazon-eks-ami ``CHANGELOG.md``: which Kubernetes versions each AL2023
+  release ships AMIs for. An ``al2023@<release>`` alias resolves per cluster version; a release with
+  no AMI for the cluster's version makes Karpenter launch nothing ("failed to discover AMIs").
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+# ----------------------------------------------------------------------------- defaults
+
+DEFAULT_KUBERNETES = "1.36"  # newest on EKS, standard support until 2027-08-02: the longest runway
+DEFAULT_KARPENTER = "1.14.1"  # newest release verified (2026-08-20); its spec is vendored in tests/fixtures
+DEFAULT_AMI_ALIAS = "al2023@v20260714"  # newest AMI release with a changelog entry; covers 1.30-1.36
+
+
+# ----------------------------------------------------------------------------- EKS calendar
+
+
+@dataclass(frozen=True)
+class EksVersion:
+    """One Kubernetes minor on EKS: when it came and when each support phase ends."""
+
+    released: _dt.date
+    standard_end: _dt.date
+    extended_end: _dt.date
+
+
+EKS_CALENDAR: dict[str, EksVersion] = {
+    "1.28": EksVersion(_dt.date(2023, 9, 26), _dt.date(2024, 11, 26), _dt.date(2025, 11, 26)),
+    "1.29": EksVersion(_dt.date(2024, 1, 23), _dt.date(2025, 3, 23), _dt.date(2026, 3, 23)),
+    "1.30": EksVersion(_dt.date(2024, 5, 23), _dt.date(2025, 7, 23), _dt.date(2026, 7, 23)),
+    "1.31": EksVersion(_dt.date(2024, 9, 26), _dt.date(2025, 11, 26), _dt.date(2026, 11, 26)),
+    "1.32": EksVersion(_dt.date(2025, 1, 23), _dt.date(2026, 3, 23), _dt.date(2027, 3, 23)),
+    "1.33": EksVersion(_dt.date(2025, 5, 29), _dt.date(2026, 7, 29), _dt.date(2027, 7, 29)),
+    "1.34": EksVersion(_dt.date(2025, 10, 2), _dt.date(2026, 12, 2), _dt.date(2027, 12, 2)),
+    "1.35": EksVersion(_dt.date(2026, 1, 27), _dt.date(2027, 3, 27), _dt.date(2028, 3, 27)),
+    "1.36": EksVersion(_dt.date(2026, 6, 2), _dt.date(2027, 8, 2), _dt.date(2028, 8, 2)),
+}
+EXTENDED_SUPPORT_WARNING_DAYS = 90  # warn this long before extended support ends
+
+
+# ----------------------------------------------------------------------------- Karpenter
+
+
+@dataclass(frozen=True)
+class KarpenterMinor:
+    """The Kubernetes versions one Karpenter minor release supports (its version check's bounds).
+
+    ``patch_floors``: Kubernetes versions whose support was added in a patch release of this minor
+    (``{"1.34": 6}``: only 1.6.6 and later support 1.34; earlier patches stop one version lower)."""
+
+    min_k8s: str
+    max_k8s: str
+    patch_floors: tuple[tuple[str, int], ...] = ()
+
+
+KARPENTER: dict[str, KarpenterMinor] = {
+    "1.0": KarpenterMinor("1.26", "1.31", (("1.31", 5),)),
+    "1.1": KarpenterMinor("1.26", "1.31"),
+    "1.2": KarpenterMinor("1.26", "1.32"),
+    "1.3": KarpenterMinor("1.26", "1.32"),
+    "1.4": KarpenterMinor("1.26", "1.32"),
+    "1.5": KarpenterMinor("1.26", "1.33"),
+    "1.6": KarpenterMinor("1.26", "1.34", (("1.34", 6),)),
+    "1.7": KarpenterMinor("1.26", "1.34", (("1.34", 4),)),
+    "1.8": KarpenterMinor("1.26", "1.34"),
+    "1.9": KarpenterMinor("1.26", "1.35"),
+    "1.10": KarpenterMinor("1.26", "1.35"),
+    "1.11": KarpenterMinor("1.26", "1.35"),
+    "1.12": KarpenterMinor("1.26", "1.35"),
+    "1.13": KarpenterMinor("1.26", "1.36"),
+    "1.14": KarpenterMinor("1.26", "1.36"),
+}
+# Only 1.14's lower bound (1.26) is read from its version.go; older minors are given the same floor,
+# which no longer matters: EKS creates no cluster below 1.32.
+
+
+# ----------------------------------------------------------------------------- AL2023 AMI releases
+
+# (release, lowest Kubernetes, highest Kubernetes) with AL2023 AMIs, newest first; AL2-only
+# releases are left out (no AL2 AMI exists for 1.33+, and this platform runs AL2023 only).
+AL2023_RELEASES: tuple[tuple[str, str, str], ...] = (
+    ("v20260714", "1.30", "1.36"),
+    ("v20260625", "1.30", "1.36"),
+    ("v20260618", "1.30", "1.36"),
+    ("v20260610", "1.30", "1.36"),
+    ("v20260505", "1.30", "1.35"),
+    ("v20260423", "1.30", "1.35"),
+    ("v20260415", "1.30", "1.35"),
+    ("v20260409", "1.30", "1.35"),
+    ("v20260403", "1.30", "1.35"),
+    ("v20260318", "1.29", "1.35"),
+    ("v20260304", "1.29", "1.35"),
+    ("v20260224", "1.29", "1.35"),
+    ("v20260209", "1.29", "1.35"),
+    ("v20260129", "1.29", "1.35"),
+    ("v20260120", "1.29", "1.35"),
+    ("v20260116", "1.29", "1.35"),
+    ("v20260114", "1.29", "1.35"),
+    ("v20260107", "1.29", "1.34"),
+    ("v20251217", "1.29", "1.34"),
+    ("v20251209", "1.29", "1.34"),
+    ("v20251120", "1.29", "1.34"),
+    ("v20251112", "1.28", "1.34"),
+    ("v20251108", "1.28", "1.34"),
+    ("v20251029", "1.28", "1.34"),
+    ("v20251023", "1.28", "1.34"),
+    ("v20251016", "1.28", "1.34"),
+    ("v20251007", "1.28", "1.34"),
+    ("v20251002", "1.28", "1.34"),
+    ("v20250920", "1.28", "1.34"),
+    ("v20250915", "1.28", "1.34"),
+    ("v20250904", "1.28", "1.33"),
+    ("v20250829", "1.28", "1.33"),
+    ("v20250821", "1.28", "1.33"),
+    ("v20250819", "1.28", "1.33"),
+    ("v20250813", "1.28", "1.33"),
+    ("v20250807", "1.28", "1.33"),
+    ("v20250715", "1.27", "1.33"),
+    ("v20250704", "1.27", "1.33"),
+    ("v20250627", "1.27", "1.33"),
+    ("v20250620", "1.27", "1.33"),
+    ("v20250519", "1.26", "1.33"),
+    ("v20250514", "1.26", "1.32"),
+    ("v20250505", "1.26", "1.32"),
+    ("v20250501", "1.26", "1.32"),
+    ("v20250419", "1.25", "1.32"),
+    ("v20250410", "1.25", "1.32"),
+    ("v20250403", "1.25", "1.32"),
+    ("v20250317", "1.25", "1.32"),
+    ("v20250304", "1.25", "1.32"),
+    ("v20250228", "1.25", "1.32"),
+    ("v20250224", "1.25", "1.32"),
+    ("v20250212", "1.25", "1.32"),
+    ("v20250203", "1.25", "1.32"),
+    ("v20250123", "1.24", "1.32"),
+    ("v20250116", "1.24", "1.32"),
+    ("v20250103", "1.24", "1.32"),
+    ("v20241225", "1.24", "1.32"),
+    ("v20241213", "1.24", "1.31"),
+    ("v20241205", "1.24", "1.31"),
+    ("v20241121", "1.24", "1.31"),
+    ("v20241115", "1.24", "1.31"),
+    ("v20241109", "1.24", "1.31"),
+    ("v20241106", "1.24", "1.31"),
+    ("v20241024", "1.24", "1.31"),
+    ("v20241016", "1.24", "1.31"),
+    ("v20241011", "1.24", "1.31"),
+    ("v20240928", "1.23", "1.31"),
+    ("v20240924", "1.23", "1.31"),
+    ("v20240917", "1.23", "1.31"),
+    ("v20240910", "1.23", "1.30"),
+    ("v20240904", "1.23", "1.30"),
+    ("v20240828", "1.23", "1.30"),
+    ("v20240817", "1.23", "1.30"),
+    ("v20240729", "1.23", "1.30"),
+    ("v20240703", "1.23", "1.30"),
+    ("v20240625", "1.23", "1.30"),
+    ("v20240615", "1.23", "1.30"),
+    ("v20240605", "1.23", "1.30"),
+    ("v20240531", "1.23", "1.30"),
+    ("v20240522", "1.23", "1.30"),
+    ("v20240514", "1.23", "1.30"),
+    ("v20240506", "1.23", "1.29"),
+    ("v20240424", "1.23", "1.29"),
+    ("v20240415", "1.23", "1.29"),
+    ("v20240409", "1.23", "1.29"),
+    ("v20240329", "1.23", "1.29"),
+    ("v20240315", "1.23", "1.29"),
+    ("v20240307", "1.23", "1.29"),
+    ("v20240227", "1.23", "1.29"),
+    ("v20240213", "1.23", "1.29"),
+)
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def minor(version: str) -> tuple[int, ...]:
+    """``"1.36"`` -> ``(1, 36)``, ``"1.14.1"`` -> ``(1, 14, 1)``: versions compare as numbers."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def karpenter_range(karpenter: str) -> tuple[str, str] | None:
+    """The lowest and highest Kubernetes minor that Karpenter release ``karpenter`` (x.y.z)
+    supports, or None when its minor is not in the table."""
+    major, min_, patch = minor(karpenter)
+    known = KARPENTER.get(f"{major}.{min_}")
+    if known is None:
+        return None
+    top = known.max_k8s
+    for k8s, first_patch in known.patch_floors:
+        if k8s == top and patch < first_patch:
+            top = f"1.{minor(top)[1] - 1}"
+    return known.min_k8s, top
+
+
+def karpenter_for(k8s: str) -> str | None:
+    """The oldest Karpenter release (x.y.z) that supports Kubernetes ``k8s``, or None."""
+    for name, known in sorted(KARPENTER.items(), key=lambda item: minor(item[0])):
+        if minor(known.min_k8s) <= minor(k8s) <= minor(known.max_k8s):
+            floor = dict(known.patch_floors).get(k8s, 0)
+            return f"{name}.{floor}"
+    return None
+
+
+def ami_release(alias: str) -> tuple[str, str] | None:
+    """The Kubernetes range ``(lowest, highest)`` with AMIs in the release of ``al2023@<release>``,
+    or None for a release not in the table."""
+    release = alias.partition("@")[2]
+    for name, low, high in AL2023_RELEASES:
+        if name == release:
+            return low, high
+    return None
+
+
+def first_ami_release(k8s: str) -> str | None:
+    """The oldest AL2023 release with AMIs for Kubernetes ``k8s``, or None."""
+    fits = [name for name, low, high in AL2023_RELEASES if minor(low) <= minor(k8s) <= minor(high)]
+    return fits[-1] if fits else None
+
+
+def newest_ami_release(k8s: str) -> str | None:
+    """The newest AL2023 release with AMIs for Kubernetes ``k8s``, or None."""
+    fits = [name for name, low, high in AL2023_RELEASES if minor(low) <= minor(k8s) <= minor(high)]
+    return fits[0] if fits else None
+
+
+def standard_support_versions(today: _dt.date) -> list[str]:
+    """Kubernetes minors EKS creates in standard support on ``today``, oldest first."""
+    return [v for v, cal in EKS_CALENDAR.items() if cal.released <= today <= cal.standard_end]
+
+
+def support_state(k8s: str, today: _dt.date) -> str:
+    """``standard``, ``extended``, ``ended`` (no new clusters) or ``unknown`` (not in the calendar)."""
+    cal = EKS_CALENDAR.get(k8s)
+    if cal is None:
+        return "unknown"
+    if today <= cal.standard_end:
+        return "standard"
+    if today < cal.extended_end:
+        return "extended"
+    return "ended"
+
+
+# ----------------------------------------------------------------------------- add-ons
+
+# NVIDIA device plugin (NVIDIA/k8s-device-plugin, Helm repository https://nvidia.github.io/k8s-device-plugin):
+# AL2023 NVIDIA AMIs carry the driver and container toolkit but not the plugin, so without it no node
+# advertises nvidia.com/gpu. v0.19.2 (2026-05-27) supports every Kubernetes version EKS creates.
+NVIDIA_DEVICE_PLUGIN_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
+NVIDIA_DEVICE_PLUGIN_VERSION = "0.19.2"
+
+# EKS managed add-ons the stack installs. Their versions are not pinned here: each resolves to EKS's
+# default version for the cluster's Kubernetes version (data.aws_eks_addon_version), so they move
+# with the cluster, one step at a time.
+EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
