@@ -267,8 +267,10 @@ _TYPE_WORDS = {
 def _message(err: Any) -> str:
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (f"must be text; YAML reads an unquoted {value} as a number (1.30 becomes 1.3), so put it in quotes, "
-                f'e.g. "{value}"')
+        if str(err["loc"][-1]).endswith("version"):
+            return (f'write the version in quotes, e.g. "{versions.DEFAULT_KUBERNETES}": unquoted, YAML reads it as '
+                    f"the number {value} (1.30 becomes 1.3)")
+        return f"must be text; YAML read it as the number {value}, so put it in quotes"
     if kind == "extra_forbidden":
         return "unknown key; remove it or fix its spelling (see stacks/environments/schema.json)"
     if kind == "missing":

@@ -45,7 +45,8 @@ def test_minimal_file_gets_safe_defaults(tmp_path):
     assert cfg.region == "us-west-2"
     assert cfg.network.vpc_cidr == "10.0.0.0/16" and cfg.network.az_count == 3
     assert cfg.network.single_nat_gateway is False
-    assert cfg.cluster.version == "1.31" and cfg.karpenter.version == "1.1.0"
+    assert cfg.cluster.version == "1.36" and cfg.karpenter.version == "1.14.1"
+    assert cfg.karpenter.ami_alias == "al2023@v20260714" and cfg.cluster.support_type == "EXTENDED"
     assert cfg.backend.type == "s3" and cfg.backend.encrypt is True and cfg.backend.use_lockfile is True
     assert set(cfg.karpenter.nodepools) == {"stateful", "stateless", "gpu"}
     assert cfg.karpenter_replicas == 2 and cfg.kubernetes_auth_mode == "exec"
@@ -89,18 +90,43 @@ BAD_INPUTS = [
     ({"network": {"vpc_cidr": "10.0.0.0/24", "private_subnet_newbits": 1}}, "network", "do not fit"),
     ({"network": {"az_count": 1}}, "network.az_count", "must be at least 2; raise it"),
     ({"network": {"availability_zones": ["us-west-2a"]}}, "network.availability_zones", "at least 2"),
-    ({"network": {"availability_zones": ["eu-west-1a", "eu-west-1b"]}}, "availability zone 'eu-west-1a'", "not in region us-west-2; use us-west-2a"),
+    ({"network": {"availability_zones": ["eu-west-1a", "eu-west-1b"]}}, "availability zone eu-west-1a", "not in region us-west-2; use us-west-2a"),
     ({"cluster": {"node_desired_size": -1}}, "cluster.node_desired_size", "must be at least 1"),
     ({"cluster": {"node_min_size": 3, "node_max_size": 2}}, "cluster", "node_min_size 3 > node_max_size 2"),
     ({"cluster": {"node_desired_size": 5}}, "cluster", "outside node_min_size..node_max_size"),
-    ({"cluster": {"version": "1.31.2"}}, "cluster.version", 'such as "1.31"'),
-    ({"karpenter": {"version": "v1.1"}}, "karpenter.version", "such as 1.1.0"),
+    ({"cluster": {"version": "1.31.2"}}, "cluster.version", 'such as "1.36"'),
+    ({"cluster": {"version": 1.30}}, "cluster.version (got 1.3)", 'write the version in quotes, e.g. "1.36"'),
+    ({"karpenter": {"version": "v1.1"}}, "karpenter.version", "such as 1.14.1"),
     ({"backend": {"type": "s3"}}, "backend.bucket", "required"),
     ({"backend": {"type": "gcs"}}, "backend", "type must be one of 's3', 'cloud', 'local'"),
-    ({"cluster": {"version": "1.32"}}, "karpenter_version 1.1.0 supports Kubernetes <= 1.31", "set cluster.version to 1.31 or karpenter.version to >= 1.2.0"),
+    # versions: Karpenter too old and too new for the cluster, AMI releases, the EKS calendar
+    ({"karpenter": {"version": "1.1.0"}}, "karpenter.version 1.1.0 supports Kubernetes 1.26 to 1.31, not cluster.version 1.36",
+     "set karpenter.version to 1.13.0 or later"),
+    ({"cluster": {"version": "1.34"}, "karpenter": {"version": "1.6.2", "ami_alias": "al2023@v20250915"}},
+     "karpenter.version 1.6.2 supports Kubernetes 1.26 to 1.33, not cluster.version 1.34", "set karpenter.version to 1.6.6 or later"),
+    ({"karpenter": {"version": "1.15.0"}}, "karpenter.version 1.15.0 is not in the compatibility table", "use 1.14.1"),
+    ({"karpenter": {"ami_alias": "al2023@v20241213"}}, "karpenter.ami_alias al2023@v20241213 has AL2023 AMIs for Kubernetes 1.24 to 1.31 only",
+     "use al2023@v20260714"),
+    ({"karpenter": {"ami_alias": "al2023@v20990101"}}, "karpenter.ami_alias al2023@v20990101 names an AMI release this platform does not know",
+     "use al2023@v20260714"),
+    ({"cluster": {"version": "1.31"}}, "cluster.version 1.31 reached the end of EKS extended support on 2026-11-26",
+     "set cluster.allow_past_end_of_support: true"),
+    ({"cluster": {"version": "1.37"}}, "cluster.version 1.37 is not in the EKS calendar", "use 1.36"),
     ({"karpenter": {"replicas": 3}}, "karpenter.replicas 3", "karpenter.replicas 3 > cluster.node_min_size 2"),
     ({"cluster": {"log_retention_days": 42}}, "cluster.log_retention_days", "CloudWatch accepts only"),
     ({"name": "Bad_Name"}, "name", "lower-case letters"),
+    ({"name": "a" * 45}, "name", "use at most 44: the IAM role KarpenterController-<name> must fit AWS's 64-character limit"),
+    ({"karpenter": {"nodepools": {}}}, "karpenter.nodepools", "is empty: Karpenter would launch no node at all"),
+    ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "labels": {"karpenter.sh/pool": "x"}}}}},
+     "karpenter.nodepools.x.labels", "uses the karpenter.sh domain"),
+    ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "labels": {"kubernetes.io/hostname": "x"}}}}},
+     "karpenter.nodepools.x.labels", "uses the kubernetes.io domain"),
+    ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "termination_grace_period": "2d"}}}},
+     "karpenter.nodepools.x.termination_grace_period", "hours, minutes and seconds"),
+    ({"cluster": {"admin_principal_arns": ["arn:aws:sts::123456789012:assumed-role/ops/me"]}},
+     "cluster.admin_principal_arns.0", "the role's ARN, not the arn:aws:sts session ARN"),
+    ({"cluster": {"support_type": "FOREVER"}}, "cluster.support_type", "must be one of 'EXTENDED' or 'STANDARD'"),
+    ({"cluster": {"node_min_size": "two"}}, "cluster.node_min_size", "must be a whole number"),
     ({"karpenter": {"nodepools": {"x": {"capacity_types": ["spot"]}}}}, "karpenter.nodepools.x", "instance_categories or instance_families"),
     ({"karpenter": {"nodepools": {"x": {"instance_families": ["g5"], "taints": ["nvidia.com/gpu"]}}}}, "karpenter.nodepools.x.taints.0", "key=value:Effect"),
 ]
@@ -116,6 +142,54 @@ def test_bad_input_gives_one_line_naming_field_and_fix(tmp_path, patch, field, f
     assert fix in lines[0]
 
 
+LIBRARY_WORDS = ("Input should", "Value error", "validation error", "pydantic", "^", "\\d", "[a-z")
+
+
+@pytest.mark.parametrize("patch,field,fix", BAD_INPUTS, ids=[str(i) for i in range(len(BAD_INPUTS))])
+def test_messages_use_plain_words(tmp_path, patch, field, fix):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, _merge(MINIMAL, patch)))
+    assert not [w for w in LIBRARY_WORDS if w in str(err.value)], str(err.value)
+
+
+def test_every_format_in_the_schema_has_words():
+    """A pattern never reaches a user: each one the JSON Schema holds has its explanation."""
+    from model.base import FORMAT_HINTS
+
+    def patterns(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"]
+            for value in node.values():
+                yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    found = set(patterns(json_schema()))
+    assert found and not found - set(FORMAT_HINTS), sorted(found - set(FORMAT_HINTS))
+
+
+def test_a_key_given_twice_is_an_error(tmp_path):
+    text = "name: demo\nbackend: {type: s3, bucket: state-bucket}\ncluster:\n  version: \"1.36\"\n  version: \"1.35\"\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, text))
+    assert str(err.value) == ("env.yaml: line 5: key 'version' appears twice in the same section (first on line 4); "
+                              "keep one")
+
+
+def test_a_cluster_past_end_of_support_can_be_planned_by_explicit_opt_in(tmp_path):
+    """The migration path from 1.31 + Karpenter 1.1.0: Karpenter first, then the cluster."""
+    today = dt.date(2026, 11, 29)
+    step = {"cluster": {"version": "1.31", "allow_past_end_of_support": True},
+            "karpenter": {"version": "1.14.1", "ami_alias": "al2023@v20260610"}}
+    cfg = load_config(_write(tmp_path, _merge(MINIMAL, step)), today=today)
+    assert cfg.cluster.version == "1.31"
+    assert "reached the end of EKS extended support on 2026-11-26" in support_warning(cfg, today)
+    with pytest.raises(ConfigError, match="karpenter.version 1.1.0 supports Kubernetes 1.26 to 1.31, not cluster.version 1.32"):
+        load_config(_write(tmp_path, _merge(MINIMAL, {"cluster": {"version": "1.32"}, "karpenter": {"version": "1.1.0"}})), today=today)
+
+
 def test_every_problem_is_reported_not_just_the_first(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(_write(tmp_path, _merge(MINIMAL, {"regoin": "x", "cluster": {"node_min_size": 0}})))
@@ -127,18 +201,41 @@ def test_malformed_yaml_names_the_line(tmp_path):
         load_config(_write(tmp_path, "name: x\nbackend: [unclosed\n"))
 
 
-def test_compatible_newer_pair_is_accepted(tmp_path):
-    cfg = load_config(_write(tmp_path, _merge(MINIMAL, {"cluster": {"version": "1.32"}, "karpenter": {"version": "1.2.1"}})))
-    assert cfg.cluster.version == "1.32"
+@pytest.mark.parametrize("k8s,karpenter,alias", [
+    ("1.35", "1.9.0", "al2023@v20260114"),   # the first AMI release for 1.35
+    ("1.34", "1.6.6", "al2023@v20250915"),   # 1.34 arrived in a patch release of 1.6
+    ("1.34", "1.8.0", "al2023@v20260714"),
+    ("1.32", "1.2.1", "al2023@v20241225"),   # extended support: accepted, with a warning
+])
+def test_compatible_pairs_are_accepted(tmp_path, k8s, karpenter, alias):
+    cfg = load_config(_write(tmp_path, _merge(MINIMAL, {"cluster": {"version": k8s},
+                                                        "karpenter": {"version": karpenter, "ami_alias": alias}})),
+                      today=dt.date(2026, 11, 29))
+    assert (cfg.cluster.version, cfg.karpenter.version) == (k8s, karpenter)
 
 
-def test_support_calendar_warns_with_the_pair_to_move_to():
-    cfg = StackConfig.model_validate(MINIMAL)
-    assert support_warning(cfg, dt.date(2025, 6, 1)) is None  # 1.31 in standard support
-    soon = support_warning(cfg, dt.date(2026, 10, 1))
-    assert "ends EKS extended support on 2026-11-26" in soon and "karpenter.version >= " in soon
-    over = support_warning(cfg, dt.date(2026, 11, 27))
+def _with_version(k8s: str) -> StackConfig:
+    return StackConfig.model_validate(_merge(MINIMAL, {"cluster": {"version": k8s, "allow_past_end_of_support": True},
+                                                        "karpenter": {"ami_alias": "al2023@v20260714"}}))
+
+
+def test_support_calendar_warns_with_the_version_to_move_to():
+    today = dt.date(2026, 11, 29)
+    assert support_warning(_with_version("1.36"), today) is None
+    assert support_warning(_with_version("1.35"), today) is None
+    soon = support_warning(_with_version("1.34"), today)
+    assert "leaves EKS standard support on 2026-12-02" in soon and "move to 1.36 one minor version at a time (2 steps" in soon
+    extended = support_warning(_with_version("1.33"), today)
+    assert "is in EKS extended support (extra per-hour price) since 2026-07-29, until 2027-07-29" in extended
+    over = support_warning(_with_version("1.31"), today)
     assert "end of EKS extended support" in over and over.count("\n") == 0
+
+
+def test_shipped_environments_deploy_today_without_a_warning():
+    for path in (ROOT / "stacks/environments").glob("*.yaml"):
+        cfg = load_config(path)
+        assert support_warning(cfg) is None, path
+        assert (cfg.cluster.version, cfg.karpenter.version) == ("1.36", "1.14.1"), path
 
 
 def test_committed_json_schema_is_current():
