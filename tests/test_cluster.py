@@ -12,7 +12,7 @@ from tests.conftest import one, ref_id, resources
 def test_cluster_version_logging_endpoint_and_subnets(synth):
     doc = synth["prod"]
     cluster = one(doc, "aws_eks_cluster")
-    assert cluster["version"] == "1.31"
+    assert cluster["version"] == "1.36" and cluster["upgrade_policy"] == {"support_type": "EXTENDED"}
     assert cluster["enabled_cluster_log_types"] == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     vpc = cluster["vpc_config"]
     assert vpc["endpoint_private_access"] is True and vpc["endpoint_public_access"] is True

@@ -38,8 +38,8 @@ def test_references_become_edges_and_policy_documents_are_folded(synth):
     release = [k for k in resources(doc, "helm_release") if "karpenter_release" in k][0]
     group = next(iter(resources(doc, "aws_eks_node_group")))
     assert (f"helm_release.{release}", f"aws_eks_node_group.{group}") in edges
-    # the controller policy's document is folded: the policy points straight at the queue and node role
-    policy = next(iter(resources(doc, "aws_iam_policy")))
+    # the interruption policy's document is folded: the policy points straight at the queue
+    policy = next(k for k in resources(doc, "aws_iam_policy") if "InterruptionPolicy" in k)
     queue = next(iter(resources(doc, "aws_sqs_queue")))
     assert (f"aws_iam_policy.{policy}", f"aws_sqs_queue.{queue}") in edges
     assert not any("aws_iam_policy_document" in a or "aws_iam_policy_document" in b for a, b in edges)

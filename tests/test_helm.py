@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from model.karpenter import NodePoolConfig, node_pool, to_yaml
 from tests import helm as helm_tool
 from tests.conftest import ROOT, load_yaml, one, resources
 from tests.variants import VARIANTS
@@ -244,6 +245,9 @@ def test_controller_pods_select_the_controller_node_group(rendered):
     selector = rendered.pod["nodeSelector"]
     assert selector.items() <= node_labels(group).items(), "a node of the group must satisfy the selector"
     assert group["labels"].items() <= selector.items(), "the selector must pin the pods to this group"
+    # and the chart's default node affinity (kept: we set none) keeps them off the nodes Karpenter launches
+    (term,) = rendered.pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "karpenter.sh/nodepool", "operator": "DoesNotExist"}]
 
 
 def test_controller_pods_tolerate_every_hard_taint_of_the_controller_node_group(rendered):
@@ -324,6 +328,18 @@ def test_a_manifest_helm_reads_differently_is_caught(synth, helm):
     assert by_kind_name(objects) != by_kind_name(built)
     pool = by_kind_name(objects)[("NodePool", built[1]["metadata"]["name"])]
     assert pool["spec"]["template"]["metadata"]["labels"]["spot"] is True
+
+
+@pytest.mark.xfail(strict=True, reason="model.karpenter.to_yaml writes y/n unquoted (PyYAML), Helm reads booleans: "
+                                       "quote YAML 1.1 booleans there, then drop this marker")
+def test_label_values_that_yaml_1_1_reads_as_booleans_reach_helm_as_strings(helm):
+    """The typed config accepts any valid label value, ``y`` and ``n`` included; Helm must get them back
+    as the strings the stack built."""
+    pool = NodePoolConfig(instance_categories=["m"], labels={"example.com/spot-ok": "y", "example.com/gpu": "n"})
+    built = [node_pool("p", pool)]
+    objects = helm.template(NODEPOOLS_CHART, to_yaml({"manifests": built}), release="karpenter-nodepools",
+                            namespace="karpenter")
+    assert objects == built
 
 
 def test_a_failing_lint_raises_with_helms_message(helm):

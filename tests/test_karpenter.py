@@ -8,11 +8,12 @@ import re
 
 import jsonschema
 import pytest
+import yaml
 
 from stacks.config import StackConfig
 from tests.conftest import ROOT, conditions, load_yaml, one, policy_statements, ref_id, resources
 
-FIXTURES = ROOT / "tests" / "fixtures" / "karpenter-1.1.0"
+FIXTURES = ROOT / "tests" / "fixtures" / "karpenter-1.14.1" / "chart"
 
 
 # ----------------------------------------------------------------------------- interruption queue
@@ -37,10 +38,11 @@ def test_queue_policy_allows_eventbridge_and_denies_plain_http(env_json):
     assert allow["resources"] == deny["resources"] == [f"${{aws_sqs_queue.{queue_key}.arn}}"]
 
 
-def test_four_eventbridge_rules_target_the_queue(env_json):
+def test_five_eventbridge_rules_of_1_14_target_the_queue(env_json):
     rules = resources(env_json, "aws_cloudwatch_event_rule")
     patterns = sorted((p["source"][0], p["detail-type"][0]) for p in (json.loads(r["event_pattern"]) for r in rules.values()))
     assert patterns == [
+        ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
         ("aws.ec2", "EC2 Instance Rebalance Recommendation"),
         ("aws.ec2", "EC2 Instance State-change Notification"),
         ("aws.ec2", "EC2 Spot Instance Interruption Warning"),
@@ -48,9 +50,35 @@ def test_four_eventbridge_rules_target_the_queue(env_json):
     ]
     targets = resources(env_json, "aws_cloudwatch_event_target")
     queue_key = next(iter(resources(env_json, "aws_sqs_queue")))
-    assert len(targets) == 4
+    assert len(targets) == 5
     assert {t["arn"] for t in targets.values()} == {f"${{aws_sqs_queue.{queue_key}.arn}}"}
     assert {ref_id(t["rule"])[1] for t in targets.values()} == set(rules)
+    name = one(env_json, "aws_eks_cluster")["name"]
+    assert sorted(r["name"] for r in rules.values()) == [
+        f"{name}-karpenter-{s}" for s in ("capacity", "health", "rebalance", "spot", "state")]
+
+
+def test_eventbridge_rules_match_the_upstream_1_14_1_template(env_json):
+    """Every rule of the getting-started template, with its exact event pattern and target id."""
+    template = (ROOT / "tests" / "fixtures" / "karpenter-1.14.1" / "getting-started-cloudformation.yaml").read_text()
+    upstream = {
+        (block["Properties"]["EventPattern"]["source"][0], block["Properties"]["EventPattern"]["detail-type"][0])
+        for block in _cloudformation_resources(template).values() if block["Type"] == "AWS::Events::Rule"}
+    ours = {(p["source"][0], p["detail-type"][0]) for p in
+            (json.loads(r["event_pattern"]) for r in resources(env_json, "aws_cloudwatch_event_rule").values())}
+    assert ours == upstream and len(upstream) == 5
+    assert {t["target_id"] for t in resources(env_json, "aws_cloudwatch_event_target").values()} == {
+        "KarpenterInterruptionQueueTarget"}
+
+
+def _cloudformation_resources(text: str) -> dict:
+    """The template's Resources, reading its short-form intrinsic tags (!Sub, !GetAtt...) as plain values."""
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node)
+                                 if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node))
+    return yaml.load(text, Loader=Loader)["Resources"]  # noqa: S506 - a SafeLoader subclass
 
 
 # ----------------------------------------------------------------------------- providers
@@ -111,14 +139,14 @@ def _values(release) -> dict:
 def test_charts_come_from_the_oci_registry_at_the_configured_version(env_json, release_id, chart):
     release = _release(env_json, release_id)
     assert release["repository"] == "oci://public.ecr.aws/karpenter"
-    assert release["chart"] == chart and release["name"] == chart and release["version"] == "1.1.0"
+    assert release["chart"] == chart and release["name"] == chart and release["version"] == "1.14.1"
     assert release["namespace"].startswith("${kubernetes_namespace_v1.")
     assert release["wait"] is True and release["timeout"] == 900
 
 
 def test_newer_karpenter_version_moves_both_charts(synth):
     doc = synth["t-alt"]
-    assert {r["version"] for k, r in resources(doc, "helm_release").items() if "nodepools" not in k} == {"1.2.1"}
+    assert {r["version"] for r in resources(doc, "helm_release").values() if r["chart"].startswith("karpenter")} == {"1.2.1"}
 
 
 def test_main_chart_skips_crds_and_rolls_back_atomically(env_json):
@@ -157,8 +185,8 @@ def _paths(tree: dict, prefix: str = "") -> set[str]:
     return out
 
 
-def test_every_value_set_exists_in_the_1_1_0_chart(env_json):
-    chart = load_yaml((FIXTURES / "chart-values.yaml").read_text())
+def test_every_value_set_exists_in_the_1_14_1_chart(env_json):
+    chart = load_yaml((FIXTURES / "values.yaml").read_text())
     ours = _values(_release(env_json, "karpenter_release"))
     known = _paths(chart) | {"controller.resources.requests", "controller.resources.limits",
                              "controller.resources.requests.cpu", "controller.resources.requests.memory",
@@ -168,11 +196,24 @@ def test_every_value_set_exists_in_the_1_1_0_chart(env_json):
     assert "webhook" not in chart and "webhook" not in ours
 
 
-def test_karpenter_release_depends_on_exactly_what_it_needs(env_json):
+def _kinds(deps: list[str]) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for dep in deps:
+        kinds[dep.split(".")[0]] = kinds.get(dep.split(".")[0], 0) + 1
+    return kinds
+
+
+def test_karpenter_release_depends_on_what_it_needs_to_run_and_to_uninstall(env_json):
+    """To run: cluster, node group, node access, service account, CRDs, its IAM (five policies).
+    To uninstall (finalizers call EC2/IAM): the egress path and the node role's policies too."""
     deps = _release(env_json, "karpenter_release")["depends_on"]
-    kinds = sorted(d.split(".")[0] for d in deps)
-    assert kinds == ["aws_eks_access_entry", "aws_eks_cluster", "aws_eks_node_group", "aws_iam_role_policy_attachment",
-                     "helm_release", "kubernetes_service_account_v1"]
+    kinds = _kinds(deps)
+    nats = len(resources(env_json, "aws_nat_gateway"))
+    azs = len([k for k in resources(env_json, "aws_subnet") if "private-" in k])
+    assert kinds == {"aws_eks_cluster": 1, "kubernetes_service_account_v1": 1, "helm_release": 1,
+                     "aws_internet_gateway": 1, "aws_nat_gateway": nats, "aws_route": 1 + azs,
+                     "aws_route_table_association": 2 * azs, "aws_eks_node_group": 1, "aws_eks_access_entry": 1,
+                     "aws_iam_role_policy_attachment": 4 + 5}
     assert any("crd-release" in d for d in deps)
 
 
@@ -181,19 +222,22 @@ def test_nodepools_release_is_the_local_chart_after_karpenter(env_json):
     assert release["chart"].startswith("assets/") and "repository" not in release
     karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
     waiter_key = next(iter(resources(env_json, "terraform_data")))
-    assert release["depends_on"] == [f"helm_release.{karpenter_key}", f"terraform_data.{waiter_key}"]
+    assert release["depends_on"][:2] == [f"helm_release.{karpenter_key}", f"terraform_data.{waiter_key}"]
 
 
 def test_destroy_waits_for_karpenter_instances_between_the_releases(env_json):
-    """On destroy: NodePools release, then this wait (until Karpenter's instances are gone), then Karpenter."""
+    """On destroy: NodePools release, then this wait (until Karpenter's instances are gone, up to the
+    longest pool termination grace period plus 10 minutes), then Karpenter."""
     waiter = one(env_json, "terraform_data")
     karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
-    assert waiter["depends_on"] == [f"helm_release.{karpenter_key}"]
+    assert waiter["depends_on"][0] == f"helm_release.{karpenter_key}"
     (provisioner,) = waiter["provisioner"]
     step = provisioner["local-exec"]
     assert step["when"] == "destroy"
-    assert step["environment"] == {"CLUSTER": "${self.input.cluster}", "REGION": "${self.input.region}"}
-    assert waiter["input"] == {"cluster": one(env_json, "aws_eks_cluster")["name"], "region": "us-west-2"}
+    assert step["environment"] == {"CLUSTER": "${self.input.cluster}", "REGION": "${self.input.region}",
+                                   "ATTEMPTS": "${self.input.attempts}"}
+    assert waiter["input"] == {"cluster": one(env_json, "aws_eks_cluster")["name"], "region": "us-west-2",
+                               "attempts": str((3600 + 600) // 10)}
     assert "aws ec2 describe-instances" in step["command"]
     assert "Name=tag:kubernetes.io/cluster/$CLUSTER,Values=owned" in step["command"]
     assert "Name=tag-key,Values=karpenter.sh/nodepool" in step["command"]
@@ -226,7 +270,7 @@ def test_ec2_node_class(env_json):
     name = one(env_json, "aws_eks_cluster")["name"]
     rtype, key = ref_id(spec["role"].replace(".name}", ".x}"))
     assert rtype == "aws_iam_role" and "karpenter-node-role" in key and spec["role"].endswith(".name}")
-    assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20241213"}]
+    assert spec["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
     assert spec["subnetSelectorTerms"] == spec["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": name}}]
     assert spec["metadataOptions"]["httpTokens"] == "required"
     assert spec["metadataOptions"]["httpPutResponseHopLimit"] == 1
@@ -259,6 +303,20 @@ def test_gpu_pool_uses_gpu_families_and_is_tainted(env_json):
     assert pool["spec"]["template"]["metadata"]["labels"]["workload-type"] == "gpu"
 
 
+def test_pools_carry_no_label_in_a_reserved_domain(env_json):
+    """The NodePool CRD refuses karpenter.sh/* template labels (Karpenter sets karpenter.sh/nodepool itself)."""
+    for key, pool in _manifests(env_json).items():
+        if key.startswith("NodePool/"):
+            labels = pool["spec"]["template"].get("metadata", {}).get("labels", {})
+            assert not [k for k in labels if k.split("/")[0].endswith(("karpenter.sh", "kubernetes.io", "k8s.io"))], key
+
+
+def test_every_pool_bounds_how_long_a_drain_may_block(env_json):
+    for key, pool in _manifests(env_json).items():
+        if key.startswith("NodePool/"):
+            assert pool["spec"]["template"]["spec"]["terminationGracePeriod"] == "1h", key
+
+
 def test_every_pool_refers_to_the_node_class_and_has_limits(env_json):
     for key, pool in _manifests(env_json).items():
         if key.startswith("NodePool/"):
@@ -280,16 +338,16 @@ def _crd_validator(filename: str) -> jsonschema.protocols.Validator:
 
 
 @pytest.mark.parametrize("stack", ["dev", "t-alt"])
-def test_manifests_validate_against_the_v1_1_0_crds(synth, stack):
-    validators = {"EC2NodeClass": _crd_validator("karpenter.k8s.aws_ec2nodeclasses.yaml"),
-                  "NodePool": _crd_validator("karpenter.sh_nodepools.yaml")}
+def test_manifests_validate_against_the_1_14_1_crds(synth, stack):
+    validators = {"EC2NodeClass": _crd_validator("crds/karpenter.k8s.aws_ec2nodeclasses.yaml"),
+                  "NodePool": _crd_validator("crds/karpenter.sh_nodepools.yaml")}
     for key, manifest in _manifests(synth[stack]).items():
         concrete = json.loads(re.sub(r"\$\{[^}]+\}", "KarpenterNodeRole-placeholder", json.dumps(manifest)))
         validators[manifest["kind"]].validate(concrete)
 
 
 def test_crd_validation_catches_a_bad_manifest():
-    validator = _crd_validator("karpenter.sh_nodepools.yaml")
+    validator = _crd_validator("crds/karpenter.sh_nodepools.yaml")
     bad = {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
            "spec": {"template": {"spec": {"requirements": [], "nodeClassRef": {"kind": "EC2NodeClass", "name": "d"}}},
                     "disruption": {"consolidationPolicy": "Sometimes"}}}
