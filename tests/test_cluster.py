@@ -108,3 +108,22 @@ def test_kubeconfig_uses_exec_auth_and_holds_no_secret(env_json):
     assert exec_["command"] == "aws" and exec_["apiVersion"] == "client.authentication.k8s.io/v1beta1"
     assert exec_["args"] == ["eks", "get-token", "--cluster-name", name, "--region", "us-west-2", "--output", "json"]
     assert "token" not in user["user"] and "password" not in json.dumps(config)
+
+
+def test_admin_principals_get_cluster_admin_access_entries(synth):
+    doc = synth["t-cloud"]
+    cluster_key = next(iter(resources(doc, "aws_eks_cluster")))
+    entries = {k: e for k, e in resources(doc, "aws_eks_access_entry").items() if e.get("type") == "STANDARD"}
+    assert sorted(e["principal_arn"] for e in entries.values()) == [
+        "arn:aws:iam::123456789012:role/ci/github-actions-deploy", "arn:aws:iam::123456789012:role/platform-admins"]
+    assert sorted(entries) == sorted(k for k in entries if "admin-123456789012-role-" in k)  # keyed by name, not index
+    associations = resources(doc, "aws_eks_access_policy_association")
+    assert len(associations) == 2
+    for assoc in associations.values():
+        assert assoc["cluster_name"] == f"${{aws_eks_cluster.{cluster_key}.name}}"
+        assert assoc["policy_arn"] == ("arn:${data.aws_partition.partition.partition}:eks::aws:"
+                                       "cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        assert assoc["access_scope"] == {"type": "cluster"}
+        rtype, key = ref_id(assoc["principal_arn"])
+        assert rtype == "aws_eks_access_entry" and key in entries  # created after its entry
+    assert "aws_eks_access_policy_association" not in synth["dev"]["resource"]

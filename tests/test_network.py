@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from tests.conftest import one, resources
+from tests.conftest import policy_statements, one, resources
 
 AZS = ("us-west-2a", "us-west-2b", "us-west-2c")
 
@@ -103,6 +103,21 @@ def test_flow_logs_capture_all_traffic_to_an_encrypted_log_group(env_json):
     assert flow["traffic_type"] == "ALL" and flow["log_destination_type"] == "cloud-watch-logs"
     group = one(env_json, "aws_cloudwatch_log_group", "flow-logs")
     assert group["kms_key_id"].startswith("${aws_kms_key.") and group["retention_in_days"] >= 365
+
+
+def test_flow_log_role_has_what_aws_documents_for_cloudwatch_delivery_except_creating_groups(env_json):
+    """AWS documents CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogGroups and
+    DescribeLogStreams; CreateLogGroup is withheld: Terraform owns the group (retention, KMS)."""
+    policy = one(env_json, "aws_iam_role_policy", "flow-logs-policy")
+    statements = {s["sid"]: s for s in policy_statements(env_json, policy["policy"])}
+    group_key = next(k for k in resources(env_json, "aws_cloudwatch_log_group") if "flow-logs" in k)
+    assert statements["DeliverFlowLogs"]["actions"] == ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    assert statements["DeliverFlowLogs"]["resources"] == [f"${{aws_cloudwatch_log_group.{group_key}.arn}}:*"]
+    assert statements["FindLogGroup"]["actions"] == ["logs:DescribeLogGroups"]
+    assert statements["FindLogGroup"]["resources"] == [
+        "arn:${data.aws_partition.partition.partition}:logs:us-west-2:${data.aws_caller_identity.account.account_id}:log-group:*"]
+    granted = {a for s in statements.values() for a in s["actions"]}
+    assert "logs:CreateLogGroup" not in granted
 
 
 def test_default_security_group_has_no_rules(env_json):
