@@ -22,7 +22,8 @@ become ACTIVE). The Kubernetes and Helm resources also depend on the network's `
 node group, so a destroy removes them while the cluster can still be reached and act.
 
 Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers and ``nvidia_device_plugin`` (bool);
-the Kubernetes/Helm providers are created by the stack. Exposes ``addons`` (by name),
+the Kubernetes/Helm providers are created by the stack. Exposes ``addons`` (by name), ``networking``
+(vpc-cni, kube-proxy, coredns: what every in-cluster release needs until it is gone),
 ``ebs_csi_role``, ``storage_class`` and ``device_plugin`` (or None).
 """
 
@@ -96,7 +97,8 @@ class Addons(Construct):
                 depends_on=[cluster.node_group, *([ebs_policy] if addon == "aws-ebs-csi-driver" else [])],
             )
 
-        in_cluster = [*network.egress, cluster.node_group]
+        self.networking = [self.addons[a] for a in ("vpc-cni", "kube-proxy", "coredns")]
+        in_cluster = [*network.egress, cluster.node_group, *self.networking]
         self.storage_class = StorageClassV1(
             self, "gp3-storage-class",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},

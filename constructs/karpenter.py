@@ -30,11 +30,12 @@ first, while Karpenter still runs to drain and terminate the nodes it launched; 
 destroy-time wait (aws CLI) then holds the Karpenter release until those instances are gone (Helm's
 uninstall does not wait), for up to the longest pool ``termination_grace_period`` plus 10 minutes.
 Every release and Kubernetes object here depends on the network's ``egress`` (NAT, routes, IGW),
-the controller node group, the node access entry and role, and the controller's IAM, so none of
-those is torn down while Karpenter's finalizers still call EC2 and IAM.
+the controller node group, the node access entry and role, the pod-networking add-ons (vpc-cni,
+kube-proxy, coredns) and the controller's IAM, so none of those is torn down while Karpenter's
+finalizers still call EC2 and IAM.
 
 Takes ``config`` (KarpenterConfig), ``name``, ``replicas``, the stack's ``tags`` (for the nodes),
-``wait_for_node_cleanup`` and the ``network``, ``cluster`` and ``iam`` layers (the region comes
+``wait_for_node_cleanup`` and the ``network``, ``cluster``, ``iam`` and ``addons`` layers (the region comes
 from ``iam.aws``); the Kubernetes/Helm providers are created by the stack. Exposes ``queue``,
 ``controller_role``, ``release``, ``nodepools_release`` and ``manifests`` (the NodePool/EC2NodeClass
 objects as Python dicts).
@@ -55,6 +56,7 @@ from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1
 from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1
 from constructs import Construct
 
+from constructs.addons import Addons
 from constructs.cluster import Cluster
 from constructs.iam import Iam, IrsaRole, karpenter_controller_policies
 from constructs.network import Network
@@ -100,11 +102,12 @@ class Karpenter(Construct):
     """Interruption queue + rules, controller IRSA role, namespace/service account, Helm releases."""
 
     def __init__(self, scope: Construct, id_: str, *, config: KarpenterConfig, name: str, replicas: int,
-                 tags: dict[str, str], network: Network, cluster: Cluster, iam: Iam,
+                 tags: dict[str, str], network: Network, cluster: Cluster, iam: Iam, addons: Addons,
                  wait_for_node_cleanup: bool) -> None:
         super().__init__(scope, id_)
         # what must outlive every Kubernetes object and release here (see the module docstring)
-        keep = [*network.egress, cluster.node_group, cluster.node_access_entry, *iam.node_role_attachments]
+        keep = [*network.egress, cluster.node_group, cluster.node_access_entry, *iam.node_role_attachments,
+                *addons.networking]
 
         # ---- interruption handling
         self.queue = SqsQueue(self, "interruption-queue", name=names.derived("queue", name), message_retention_seconds=300,

@@ -58,7 +58,7 @@ class PlatformStack(TerraformStack):
                              iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus)
         self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
                                    replicas=config.karpenter_replicas, tags=self.tags, network=self.network,
-                                   cluster=self.cluster, iam=self.iam,
+                                   cluster=self.cluster, iam=self.iam, addons=self.addons,
                                    wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
 
         self._outputs()

@@ -14,6 +14,8 @@ identities need, or Terraform may tear it down first:
 - EVERY ``aws_route_table_association``;
 - every ``aws_eks_node_group`` (the controller nodes Karpenter runs on), and the policy attachments /
   inline policies of each node group's role;
+- the pod-networking add-ons (``aws_eks_addon`` vpc-cni, kube-proxy, coredns): without them the
+  controller cannot reach AWS or the API server while it uninstalls;
 - for a Helm release that runs under an IRSA role (it references the role, or a service account
   annotated with it): that role's ``aws_iam_role_policy_attachment``s and inline policies.
 
@@ -237,6 +239,10 @@ def requirements(doc: dict, graph: Graph) -> dict[str, dict[str, str]]:
         nodes[address] = "controller node group"
         for role in (d for d in graph[address] if d.startswith("aws_iam_role.")):
             nodes.update(_role_permissions(doc, graph, role))
+
+    for name, body in _res(doc, "aws_eks_addon").items():
+        if body.get("addon_name") in ("vpc-cni", "kube-proxy", "coredns"):
+            nodes[f"aws_eks_addon.{name}"] = f"pod-networking add-on {body['addon_name']}"
 
     out: dict[str, dict[str, str]] = {}
     for address in protected(doc):
