@@ -206,10 +206,24 @@ class KarpenterConfig(Model):
 
 
 class _Dumper(yaml.SafeDumper):
-    """Plain YAML for Helm values: no &anchors/*aliases for repeated objects."""
+    """Plain YAML for Helm values: no &anchors/*aliases for repeated objects, and every string that a
+    YAML 1.1 reader may take for something else quoted. PyYAML already quotes ``yes``/``no``/``on``/
+    ``off``/``true``..., but not ``y`` and ``n``, which Helm's reader turns into booleans (a label
+    value ``y`` would reach the API server as ``true``, or be refused as a non-string)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+_YAML11_SINGLE_LETTER_BOOLEANS = frozenset({"y", "Y", "n", "N"})
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "'" if value in _YAML11_SINGLE_LETTER_BOOLEANS else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def to_yaml(value: Any) -> str:
