@@ -242,3 +242,36 @@ def test_cdktf_list_runs_offline_and_lists_environments(tmp_path):
     assert {"dev", "prod"} <= set(rows), f"cdktf list printed:\n{text[-2000:]}"
     for stack in ("dev", "prod"):
         assert Path(rows[stack]).resolve() == (tmp_path / "out" / "stacks" / stack).resolve()
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_imports_point_one_way():
+    """main.py -> stacks/ -> constructs/ -> model/: a layer never reaches back up into stacks/, and
+    model/ (config, versions, manifests) loads no provider binding, jsii or cdktf."""
+    for path in sorted((ROOT / "constructs").glob("*.py")):
+        assert not [m for m in _imports(path) if m == "stacks" or m.startswith("stacks.")], path
+    for path in sorted((ROOT / "model").glob("*.py")):
+        heavy = [m for m in _imports(path) if m.split(".")[0] in ("stacks", "constructs", "cdktf", "jsii")
+                 or m.startswith("cdktf_cdktf_provider")]
+        assert not heavy, (path, heavy)
+
+
+def test_config_loads_without_the_jsii_kernel():
+    """Config errors stay instant: loading and validating an environment starts no node process."""
+    probe = ("import sys; from stacks.config import load_config; load_config('stacks/environments/dev.yaml'); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktf', 'constructs')))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
