@@ -123,7 +123,8 @@ class Network(Construct):
         # AWS documents CreateLogGroup, CreateLogStream, PutLogEvents, DescribeLogGroups and
         # DescribeLogStreams for delivery to CloudWatch Logs. All but CreateLogGroup are granted: the
         # group is Terraform's (retention, KMS), and a service that may create it would re-create a
-        # deleted group without either. DescribeLogGroups has no per-group resource: log-group:*.
+        # deleted group without either. DescribeLogGroups (a read of group names) takes no resource
+        # narrower than "*" in the IAM service reference.
         write_logs = policy_document(self, "flow-logs-write", [
             {
                 "Sid": "DeliverFlowLogs",
@@ -135,7 +136,7 @@ class Network(Construct):
                 "Sid": "FindLogGroup",
                 "Effect": "Allow",
                 "Action": "logs:DescribeLogGroups",
-                "Resource": f"arn:{aws.partition}:logs:{region}:{aws.account_id}:log-group:*",
+                "Resource": "*",
             },
         ])
         IamRolePolicy(self, "flow-logs-policy", name="write-flow-logs", role=role.id, policy=write_logs.json)

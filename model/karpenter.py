@@ -206,21 +206,17 @@ class KarpenterConfig(Model):
 
 
 class _Dumper(yaml.SafeDumper):
-    """Plain YAML for Helm values: no &anchors/*aliases for repeated objects, and every string that a
-    YAML 1.1 reader may take for something else quoted. PyYAML already quotes ``yes``/``no``/``on``/
-    ``off``/``true``..., but not ``y`` and ``n``, which Helm's reader turns into booleans (a label
-    value ``y`` would reach the API server as ``true``, or be refused as a non-string)."""
+    """Plain YAML for Helm values: no &anchors/*aliases for repeated objects, and every string quoted.
+    Helm reads values with a YAML 1.1 reader that turns more plain scalars into other types than
+    PyYAML guards against (``y``/``n`` become booleans, ``1e3`` or ``0o17`` numbers): a label value
+    would reach the API server as a non-string and be refused, or change meaning."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-_YAML11_SINGLE_LETTER_BOOLEANS = frozenset({"y", "Y", "n", "N"})
-
-
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "'" if value in _YAML11_SINGLE_LETTER_BOOLEANS else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if "\n" in value else "'")
 
 
 _Dumper.add_representer(str, _represent_str)

