@@ -24,8 +24,8 @@ import graphviz
 ROOT = Path(__file__).resolve().parent.parent
 REF = re.compile(r"\b((?:data\.)?(?:aws|kubernetes|helm)_[a-z0-9_]+\.[A-Za-z0-9_-]+)")
 FOLDED = ("data.aws_iam_policy_document.",)
-LAYER_COLOURS = {"network": "#e8f1fb", "iam": "#fdf2e0", "cluster": "#e9f7ec", "addons": "#fbf7e0", "karpenter": "#f3e9fa",
-                 "stack": "#f2f2f2", "providers": "#fafafa"}
+LAYER_COLOURS = {"network": "#e8f1fb", "iam": "#fdf2e0", "cluster": "#e9f7ec", "addons": "#fbf7e0",
+                 "karpenter": "#f3e9fa", "stack": "#f2f2f2", "providers": "#fafafa"}
 
 
 def _elements(doc: dict) -> dict[str, tuple[str, dict]]:
