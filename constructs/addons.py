@@ -98,7 +98,7 @@ class Addons(Construct):
             )
 
         self.networking = [self.addons[a] for a in ("vpc-cni", "kube-proxy", "coredns")]
-        in_cluster = [*network.egress, cluster.node_group, *self.networking]
+        in_cluster = [*network.egress, cluster.node_group, *cluster.admin_access, *self.networking]
         self.storage_class = StorageClassV1(
             self, "gp3-storage-class",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
@@ -114,6 +114,6 @@ class Addons(Construct):
                 self, "nvidia-device-plugin", name="nvidia-device-plugin",
                 repository=versions.NVIDIA_DEVICE_PLUGIN_REPOSITORY, chart="nvidia-device-plugin",
                 version=versions.NVIDIA_DEVICE_PLUGIN_VERSION, namespace="kube-system",
-                values=[to_yaml(device_plugin_values())], wait=False, atomic=True, cleanup_on_fail=True,
+                values=[to_yaml(device_plugin_values())], wait=True, atomic=True, cleanup_on_fail=True,
                 depends_on=in_cluster,
             )

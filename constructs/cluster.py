@@ -25,14 +25,17 @@ Creates:
 
 Takes ``config`` (ClusterConfig), ``name``, ``region``, the ``network`` and ``iam`` layers and the KMS
 key ARN. Exposes ``cluster`` and its ``name``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
-``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``,
+``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``
+(the admins' entries and policy associations: in-cluster resources keep them until they are gone,
+or a destroy run by an admin loses its access half-way), ``discovery_tag``,
 ``security_group_id`` and ``kubeconfig`` (exec-based, holds no secret).
 """
 
 from __future__ import annotations
 
-from cdktf import Fn
+from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_iam_session_context import DataAwsIamSessionContext
 from cdktf_cdktf_provider_aws.ec2_tag import Ec2Tag
 from cdktf_cdktf_provider_aws.eks_access_entry import EksAccessEntry
 from cdktf_cdktf_provider_aws.eks_access_policy_association import EksAccessPolicyAssociation
@@ -137,17 +140,28 @@ class Cluster(Construct):
         self.node_access_entry = EksAccessEntry(self, "karpenter-node-access", cluster_name=self.cluster.name,
                                                 principal_arn=iam.node_role.arn, type="EC2_LINUX")
 
-        self.admin_access: list[EksAccessPolicyAssociation] = []
+        self.admin_access: list[EksAccessEntry | EksAccessPolicyAssociation] = []
+        if config.admin_principal_arns:
+            # The creator's entry exists already (bootstrap_cluster_creator_admin_permissions): a second
+            # CreateAccessEntry for it fails (ResourceInUseException). Refuse that at plan, by name.
+            caller = DataAwsIamSessionContext(self, "caller", arn=iam.aws.caller_arn)
         for arn in config.admin_principal_arns:
             key = admin_key(arn)
-            entry = EksAccessEntry(self, f"admin-{key}", cluster_name=self.cluster.name, principal_arn=arn,
-                                   type="STANDARD")
+            entry = EksAccessEntry(
+                self, f"admin-{key}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD",
+                lifecycle=TerraformResourceLifecycle(precondition=[Precondition(
+                    condition=Op.neq(caller.issuer_arn, arn),
+                    error_message=f"cluster.admin_principal_arns lists {arn}, the identity running this apply: EKS "
+                                     "made the cluster's creator an admin already and refuses a second access entry "
+                                     "for it. Remove it from the list (keep it for the other roles).",
+                )]))
+            self.admin_access.append(entry)
             self.admin_access.append(EksAccessPolicyAssociation(
                 self, f"admin-{key}-policy", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{iam.aws.partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}",
                 access_scope={"type": "cluster"}))
 
-        Ec2Tag(self, "cluster-sg-discovery-tag", resource_id=self.security_group_id, key="karpenter.sh/discovery",
-               value=name)
+        self.discovery_tag = Ec2Tag(self, "cluster-sg-discovery-tag", resource_id=self.security_group_id,
+                                    key="karpenter.sh/discovery", value=name)
 
         self.kubeconfig: str = kubeconfig(name=name, region=region, endpoint=self.endpoint, ca_data=self.ca_data)

@@ -26,13 +26,15 @@ Creates:
   needs the CRDs at *plan* time and fails a first apply; Helm is lazy).
 
 Destroy order (Terraform destroys in reverse dependency order only): the NodePools release goes
-first, while Karpenter still runs to drain and terminate the nodes it launched; in ``exec`` mode a
-destroy-time wait (aws CLI) then holds the Karpenter release until those instances are gone (Helm's
-uninstall does not wait), for up to the longest pool ``termination_grace_period`` plus 10 minutes.
+first, while Karpenter still runs to drain and terminate the nodes it launched: its uninstall waits
+until the NodePools and EC2NodeClass are deleted, for up to the longest pool
+``termination_grace_period`` plus 10 minutes (its Helm timeout); in ``exec`` mode a destroy-time wait
+(aws CLI) then holds the Karpenter release until EC2 reports those instances terminated.
 Every release and Kubernetes object here depends on the network's ``egress`` (NAT, routes, IGW),
-the controller node group, the node access entry and role, the pod-networking add-ons (vpc-cni,
-kube-proxy, coredns) and the controller's IAM, so none of those is torn down while Karpenter's
-finalizers still call EC2 and IAM.
+the controller node group, the node access entry and role, the admins' access entries, the
+security-group discovery tag, the add-ons (pod networking, and the EBS CSI driver with its
+StorageClass: a node is not terminated while its volumes are attached) and the controller's IAM,
+so none of those is torn down while Karpenter's finalizers still call EC2 and IAM.
 
 Takes ``config`` (KarpenterConfig), ``name``, ``replicas``, the stack's ``tags`` (for the nodes),
 ``wait_for_node_cleanup`` and the ``network``, ``cluster``, ``iam`` and ``addons`` layers (the region comes
@@ -79,9 +81,10 @@ INTERRUPTION_EVENTS = {
 }
 
 # Destroy-time wait (sh + aws CLI) until every instance Karpenter launched for this cluster is gone.
-# Helm returns from an uninstall at once; without this, Terraform would remove the Karpenter release
-# right after the NodePools release, the NodeClaims' finalizers would never run, and the instances
-# would keep running in the subnets (VPC destroy then fails on their network interfaces).
+# The NodePools release's uninstall waits for its objects to be deleted (their finalizers clear once
+# the NodeClaims are gone), but a NodeClaim is gone before EC2 has finished terminating its instance;
+# without this, Terraform would remove the Karpenter release while instances still shut down, and a
+# VPC destroy would then fail on their network interfaces.
 NODE_CLEANUP_WAIT = """set -eu
 for attempt in $(seq 1 "$ATTEMPTS"); do
   count=$(aws ec2 describe-instances --region "$REGION" --output text \\
@@ -107,7 +110,8 @@ class Karpenter(Construct):
         super().__init__(scope, id_)
         # what must outlive every Kubernetes object and release here (see the module docstring)
         keep = [*network.egress, cluster.node_group, cluster.node_access_entry, *iam.node_role_attachments,
-                *addons.networking]
+                *cluster.admin_access, cluster.discovery_tag, *addons.networking, addons.addons["aws-ebs-csi-driver"],
+                addons.storage_class]
 
         # ---- interruption handling
         self.queue = SqsQueue(self, "interruption-queue", name=names.derived("queue", name), message_retention_seconds=300,
@@ -183,10 +187,13 @@ class Karpenter(Construct):
                                                    "ATTEMPTS": "${self.input.attempts}"})])
             after_karpenter.append(waiter)
         chart = TerraformAsset(self, "nodepools-chart", path=str(NODEPOOLS_CHART), type=AssetType.DIRECTORY)
+        # Its uninstall waits (wait=true) until the NodePools and EC2NodeClass are gone, i.e. until
+        # every node has drained: allow the longest termination grace period plus a margin.
+        drain_budget = longest_drain_seconds(config) + CLEANUP_MARGIN_SECONDS
         self.nodepools_release = Release(
             self, "nodepools-release", name="karpenter-nodepools", chart=chart.path,
             namespace=namespace.metadata.name,
             values=[to_yaml({"manifests": self.manifests})],
-            wait=True, timeout=config.helm_timeout_seconds, atomic=True, cleanup_on_fail=True,
+            wait=True, timeout=max(config.helm_timeout_seconds, drain_budget), atomic=True, cleanup_on_fail=True,
             depends_on=[*after_karpenter, *keep],
         )

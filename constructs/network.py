@@ -139,6 +139,7 @@ class Network(Construct):
                 "Resource": "*",
             },
         ])
-        IamRolePolicy(self, "flow-logs-policy", name="write-flow-logs", role=role.id, policy=write_logs.json)
+        grant = IamRolePolicy(self, "flow-logs-policy", name="write-flow-logs", role=role.id, policy=write_logs.json)
         FlowLog(self, "flow-log", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
-                log_destination=log_group.arn, iam_role_arn=role.arn, max_aggregation_interval=60)
+                log_destination=log_group.arn, iam_role_arn=role.arn, max_aggregation_interval=60,
+                depends_on=[grant])  # no access-denied deliveries before the role may write

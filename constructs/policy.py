@@ -20,11 +20,13 @@ Statement = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class AwsContext:
-    """Where the stack deploys: tokens from data sources (account, partition) and the region."""
+    """Where the stack deploys: tokens from data sources (account, partition, the caller's ARN) and
+    the region."""
 
     account_id: str
     partition: str
     region: str
+    caller_arn: str = ""
 
 
 def _list(value: str | Sequence[str]) -> list[str]:

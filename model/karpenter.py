@@ -132,6 +132,9 @@ def _default_pools() -> dict[str, NodePoolConfig]:
             consolidation_policy="WhenEmpty",
             consolidate_after="10m",
             expire_after="Never",
+            # longer than the others: a database's PDB may legitimately hold a drain for a while; set
+            # Never where a PDB must always win (a destroy then waits for it, up to the Helm timeout)
+            termination_grace_period="4h",
             disruption_budget_nodes="1",
             weight=None,
         ),

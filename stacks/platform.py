@@ -45,7 +45,8 @@ class PlatformStack(TerraformStack):
 
         account = DataAwsCallerIdentity(self, "account")
         partition = DataAwsPartition(self, "partition")
-        aws = AwsContext(account_id=account.account_id, partition=partition.partition, region=config.region)
+        aws = AwsContext(account_id=account.account_id, partition=partition.partition, region=config.region,
+                         caller_arn=account.arn)
         self.key = self._kms_key(config, aws)
 
         self.network = Network(self, "network", config=config.network, name=config.name, aws=aws,

@@ -127,3 +127,15 @@ def test_admin_principals_get_cluster_admin_access_entries(synth):
         rtype, key = ref_id(assoc["principal_arn"])
         assert rtype == "aws_eks_access_entry" and key in entries  # created after its entry
     assert "aws_eks_access_policy_association" not in synth["dev"]["resource"]
+
+
+def test_the_creator_listed_as_admin_is_refused_at_plan(synth):
+    """EKS made the creator an admin already; a second access entry for it fails at apply."""
+    doc = synth["t-cloud"]
+    (caller_key,) = doc["data"]["aws_iam_session_context"]
+    assert doc["data"]["aws_iam_session_context"][caller_key]["arn"] == "${data.aws_caller_identity.account.arn}"
+    for entry in (e for e in resources(doc, "aws_eks_access_entry").values() if e.get("type") == "STANDARD"):
+        (check,) = entry["lifecycle"]["precondition"]
+        assert check["condition"] == (f'${{(data.aws_iam_session_context.{caller_key}.issuer_arn != '
+                                      f'"{entry["principal_arn"]}")}}')
+        assert "the identity running this apply" in check["error_message"]

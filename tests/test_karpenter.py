@@ -204,9 +204,10 @@ def _kinds(deps: list[str]) -> dict[str, int]:
 
 
 def test_karpenter_release_depends_on_what_it_needs_to_run_and_to_uninstall(env_json):
-    """To run: cluster, node group, node access, service account, CRDs, its IAM (five policies).
-    To uninstall (finalizers call EC2/IAM): the egress path, pod networking (vpc-cni, kube-proxy,
-    coredns) and the node role's policies too."""
+    """To run: cluster, node group, node access, service account, CRDs, its IAM (five policies), the
+    security group's discovery tag. To uninstall (finalizers call EC2/IAM): the egress path, the
+    add-ons (pod networking; EBS CSI and its StorageClass, which detach volumes) and the node role's
+    policies too."""
     deps = _release(env_json, "karpenter_release")["depends_on"]
     kinds = _kinds(deps)
     nats = len(resources(env_json, "aws_nat_gateway"))
@@ -214,7 +215,8 @@ def test_karpenter_release_depends_on_what_it_needs_to_run_and_to_uninstall(env_
     assert kinds == {"aws_eks_cluster": 1, "kubernetes_service_account_v1": 1, "helm_release": 1,
                      "aws_internet_gateway": 1, "aws_nat_gateway": nats, "aws_route": 1 + azs,
                      "aws_route_table_association": 2 * azs, "aws_eks_node_group": 1, "aws_eks_access_entry": 1,
-                     "aws_iam_role_policy_attachment": 4 + 5, "aws_eks_addon": 3}
+                     "aws_iam_role_policy_attachment": 4 + 5, "aws_eks_addon": 4, "aws_ec2_tag": 1,
+                     "kubernetes_storage_class_v1": 1}
     assert any("crd-release" in d for d in deps)
 
 
@@ -238,7 +240,7 @@ def test_destroy_waits_for_karpenter_instances_between_the_releases(env_json):
     assert step["environment"] == {"CLUSTER": "${self.input.cluster}", "REGION": "${self.input.region}",
                                    "ATTEMPTS": "${self.input.attempts}"}
     assert waiter["input"] == {"cluster": one(env_json, "aws_eks_cluster")["name"], "region": "us-west-2",
-                               "attempts": str((3600 + 600) // 10)}
+                               "attempts": str((4 * 3600 + 600) // 10)}
     assert "aws ec2 describe-instances" in step["command"]
     assert "Name=tag:kubernetes.io/cluster/$CLUSTER,Values=owned" in step["command"]
     assert "Name=tag-key,Values=karpenter.sh/nodepool" in step["command"]
@@ -313,9 +315,15 @@ def test_pools_carry_no_label_in_a_reserved_domain(env_json):
 
 
 def test_every_pool_bounds_how_long_a_drain_may_block(env_json):
-    for key, pool in _manifests(env_json).items():
-        if key.startswith("NodePool/"):
-            assert pool["spec"]["template"]["spec"]["terminationGracePeriod"] == "1h", key
+    grace = {key: pool["spec"]["template"]["spec"]["terminationGracePeriod"]
+             for key, pool in _manifests(env_json).items() if key.startswith("NodePool/")}
+    assert grace == {"NodePool/stateful": "4h", "NodePool/stateless": "1h", "NodePool/gpu": "1h"}
+
+
+def test_nodepools_uninstall_may_wait_for_the_longest_drain(env_json):
+    """Helm's uninstall waits until the NodePools are deleted, i.e. every node drained."""
+    assert _release(env_json, "nodepools-release")["timeout"] == 4 * 3600 + 600
+    assert _release(env_json, "karpenter_release")["timeout"] == 900
 
 
 def test_every_pool_refers_to_the_node_class_and_has_limits(env_json):

@@ -268,9 +268,10 @@ def cluster_updates() -> None:
     """Gaps: moto's UpdateClusterConfig (a) *replaces* ``resourcesVpcConfig`` with the request's
     partial one, dropping ``clusterSecurityGroupId``/``vpcId``/subnets; (b) ignores ``accessConfig``;
     (c) answers ``{cluster}`` where EKS answers ``{update}``; and DescribeUpdate/ListUpdates do not
-    exist, so Terraform cannot wait for any in-place cluster or node group change. This patch merges
-    the VPC config, applies ``authenticationMode``, records every cluster and node group update as
-    ``Successful`` and serves DescribeUpdate/ListUpdates for them."""
+    exist, so Terraform cannot wait for any in-place cluster, node group or add-on change. This patch
+    merges the VPC config, applies ``authenticationMode``, records every cluster and node group
+    update as ``Successful`` and serves DescribeUpdate/ListUpdates for them (and for the add-on
+    updates of ``addons``: ``?addonName=``)."""
     models, responses, urls = _eks()
     from moto.core.responses import ActionResult
 
@@ -319,25 +320,29 @@ def cluster_updates() -> None:
 
         return update_nodegroup_config
 
-    def describe_update(self: Any) -> Any:
+    def owner(self: Any) -> Any:
+        """The cluster, or its node group / add-on named by the ``nodegroupName``/``addonName`` query."""
         cluster = _cluster(self.eks_backend, self._get_param("name"))
-        owner = cluster
-        nodegroup_name = self._get_param("nodegroupName")
+        nodegroup_name, addon_name = self._get_param("nodegroupName"), self._get_param("addonName")
         if nodegroup_name:
-            owner = cluster.nodegroups.get(nodegroup_name)
-            if owner is None:
+            if nodegroup_name not in cluster.nodegroups:
                 raise _not_found(f"No node group found for name: {nodegroup_name}.")
+            return cluster.nodegroups[nodegroup_name]
+        if addon_name:
+            if addon_name not in _addons(cluster):
+                raise _not_found(f"No addon: {addon_name} found in cluster: {cluster.name}")
+            return _addons(cluster)[addon_name]
+        return cluster
+
+    def describe_update(self: Any) -> Any:
         update_id = self._get_param("updateId")
-        update = owner.__dict__.get("plus_updates", {}).get(update_id)
+        update = owner(self).__dict__.get("plus_updates", {}).get(update_id)
         if update is None:
             raise _not_found(f"No update found for ID: {update_id}")
         return ActionResult({"update": update})
 
     def list_updates(self: Any) -> Any:
-        cluster = _cluster(self.eks_backend, self._get_param("name"))
-        owner = cluster.nodegroups.get(self._get_param("nodegroupName"), cluster) \
-            if self._get_param("nodegroupName") else cluster
-        return ActionResult({"updateIds": list(owner.__dict__.get("plus_updates", {}))})
+        return ActionResult({"updateIds": list(owner(self).__dict__.get("plus_updates", {}))})
 
     _wrap(models.EKSBackend, "update_cluster_config", make_backend_update)
     _wrap(responses.EKSResponse, "update_cluster_config", make_response_update)
@@ -346,6 +351,120 @@ def cluster_updates() -> None:
     responses.EKSResponse.list_updates = list_updates
     urls.url_paths["{0}/clusters/(?P<name>[^/]+)/updates$"] = urls.response.dispatch
     urls.url_paths["{0}/clusters/(?P<name>[^/]+)/updates/(?P<updateId>[^/]+)$"] = urls.response.dispatch
+
+
+# ----------------------------------------------------------------------------- Kubernetes versions
+
+#: The Kubernetes minors the emulator supports, each with its newest patch release (which names
+#: the EKS AMI release versions ``<minor>.<patch>-<AMI_RELEASE_DATE>``). EKS's default for a
+#: cluster created without ``version`` is the newest.
+KUBERNETES_PATCHES: dict[str, int] = {"1.30": 14, "1.31": 11, "1.32": 8, "1.33": 5, "1.34": 3, "1.35": 2, "1.36": 1}
+DEFAULT_KUBERNETES_VERSION = max(KUBERNETES_PATCHES, key=lambda v: int(v.split(".")[1]))
+AMI_RELEASE_DATE = "20260714"  # the project's pinned AL2023 AMI release (karpenter.ami_alias al2023@v20260714)
+
+
+def _minor(version: str) -> int:
+    return int(str(version).split(".")[1])
+
+
+def _supported(version: str) -> str:
+    if version not in KUBERNETES_PATCHES:
+        raise _invalid("unsupported Kubernetes version")  # EKS's wording (CreateCluster/UpdateClusterVersion)
+    return version
+
+
+def release_version(version: str) -> str:
+    """The newest EKS AMI release of a Kubernetes minor (what EKS gives a node group by default)."""
+    return f"{version}.{KUBERNETES_PATCHES[_supported(version)]}-{AMI_RELEASE_DATE}"
+
+
+def cluster_versions() -> None:
+    """Gaps: moto creates a cluster without ``version`` at Kubernetes 1.19 and any string is
+    accepted; UpdateClusterVersion does not exist (POST ``/clusters/<name>/updates``), so no
+    ``aws_eks_cluster.version`` change can be applied. This patch gives a cluster EKS's default
+    (the newest of ``KUBERNETES_PATCHES``), refuses other versions (``unsupported Kubernetes
+    version``), and serves UpdateClusterVersion with EKS's rules and wording: one minor at a time
+    (``Unsupported Kubernetes minor version update from 1.34 to 1.36``), and only when every
+    managed node group runs the cluster's current version (``Nodegroups <names> must be updated to
+    match cluster version 1.35 before updating cluster version``). The update is recorded
+    ``Successful`` for DescribeUpdate (``cluster_updates``)."""
+    models, responses, _ = _eks()
+    from moto.core.responses import ActionResult
+
+    def make_create(original: Callable) -> Callable:
+        def create_cluster(self: Any, *args: Any, **kwargs: Any) -> Any:
+            kwargs["version"] = _supported(kwargs.get("version") or DEFAULT_KUBERNETES_VERSION)
+            return original(self, *args, **kwargs)
+
+        return create_cluster
+
+    def update_cluster_version(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        version = _supported(self._get_param("version"))
+        if _minor(version) != _minor(cluster.version) + 1:
+            raise _invalid(f"Unsupported Kubernetes minor version update from {cluster.version} to {version}")
+        behind = sorted(name for name, group in cluster.nodegroups.items() if group.version != cluster.version)
+        if behind:
+            raise _invalid(f"Nodegroups {', '.join(behind)} must be updated to match cluster version "
+                           f"{cluster.version} before updating cluster version")
+        cluster.version = version
+        update = _record_update(cluster, "VersionUpdate", [{"type": "Version", "value": version},
+                                                           {"type": "PlatformVersion", "value": cluster.platformVersion}])
+        return ActionResult({"update": update})
+
+    if hasattr(responses.EKSResponse, "update_cluster_version"):
+        raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: EKSResponse.update_cluster_version exists")
+    _wrap(models.EKSBackend, "create_cluster", make_create)
+    responses.EKSResponse.update_cluster_version = update_cluster_version
+    # POST /clusters/<name>/updates is routed by ``cluster_updates`` (GET there is ListUpdates)
+
+
+SUPPORT_TYPES = ("STANDARD", "EXTENDED")
+
+
+def cluster_upgrade_policy() -> None:
+    """Gap: moto drops ``upgradePolicy`` on CreateCluster and UpdateClusterConfig; DescribeCluster
+    returns none, so Terraform plans ``aws_eks_cluster.upgrade_policy`` on every run and cannot
+    change it. This patch stores it (EKS's default: ``EXTENDED``), returns it, and applies
+    UpdateClusterConfig ``{upgradePolicy}`` as an ``UpgradePolicyUpdate`` (alone, as EKS requires:
+    ``Only one type of update can be allowed.``)."""
+    _, responses, _ = _eks()
+    from moto.core.responses import ActionResult
+
+    def support_type(policy: dict | None) -> str:
+        value = (policy or {}).get("supportType") or "EXTENDED"
+        if value not in SUPPORT_TYPES:
+            raise _invalid(f"Invalid upgrade policy support type: {value}. Valid values: {', '.join(SUPPORT_TYPES)}")
+        return value
+
+    def make_create(original: Callable) -> Callable:
+        def create_cluster(self: Any) -> Any:
+            chosen = support_type(self._get_param("upgradePolicy"))  # refused before anything is created
+            result = original(self)
+            self.eks_backend.clusters[self._get_param("name")].upgrade_policy = {"supportType": chosen}
+            return result
+
+        return create_cluster
+
+    def make_update(original: Callable) -> Callable:
+        def update_cluster_config(self: Any) -> Any:
+            policy = self._get_param("upgradePolicy")
+            if not policy:
+                return original(self)
+            others = ("resourcesVpcConfig", "logging", "accessConfig", "kubernetesNetworkConfig", "remoteNetworkConfig",
+                      "zonalShiftConfig", "computeConfig", "storageConfig")
+            if any(self._get_param(other) for other in others):
+                raise _invalid("Only one type of update can be allowed.")
+            cluster = _cluster(self.eks_backend, self._get_param("name"))
+            cluster.upgrade_policy = {"supportType": support_type(policy)}
+            update = _record_update(cluster, "UpgradePolicyUpdate",
+                                    [{"type": "UpgradePolicy", "value": cluster.upgrade_policy["supportType"]}])
+            return ActionResult({"update": update})
+
+        return update_cluster_config
+
+    _wrap(responses.EKSResponse, "create_cluster", make_create)
+    _wrap(responses.EKSResponse, "update_cluster_config", make_update)
 
 
 # ----------------------------------------------------------------------------- node groups
@@ -390,6 +509,267 @@ def nodegroup_update_config() -> None:
         return create_nodegroup
 
     _wrap(responses.EKSResponse, "create_nodegroup", make)
+
+
+def nodegroup_versions() -> None:
+    """Gaps: moto gives a node group created without ``version`` Kubernetes 1.19 and release
+    ``1.19.8-20210414`` whatever the cluster runs (EKS: the cluster's version and that version's
+    newest AMI release), and UpdateNodegroupVersion does not exist (no route, no handler), so an
+    ``aws_eks_node_group.version`` change cannot be applied. This patch defaults both like EKS,
+    refuses a release version of another minor with EKS's wording (``Requested Nodegroup release
+    version X is invalid. Allowed release version is Y``) and a node group newer than its cluster,
+    and serves UpdateNodegroupVersion (default target: the cluster's version; no downgrade),
+    recorded ``Successful`` for DescribeUpdate (``cluster_updates``)."""
+    models, responses, urls = _eks()
+    from moto.core.responses import ActionResult
+
+    def target(cluster: Any, version: str | None, release: str | None, current: str | None = None) -> tuple[str, str]:
+        version = _supported(version or cluster.version)
+        if _minor(version) > _minor(cluster.version):
+            raise _invalid(f"Requested Nodegroup version {version} is invalid. Nodegroup version cannot be newer than "
+                           f"the cluster version {cluster.version}")
+        if current and _minor(version) < _minor(current):
+            raise _invalid(f"Requested Nodegroup version {version} is invalid. Nodegroup version cannot be "
+                           f"downgraded from {current}")
+        allowed = release_version(version)
+        if release and not release.startswith(f"{version}."):
+            raise _invalid(f"Requested Nodegroup release version {release} is invalid. Allowed release version is "
+                           f"{allowed}")
+        return version, release or allowed
+
+    def make_create(original: Callable) -> Callable:
+        def create_nodegroup(self: Any, *args: Any, **kwargs: Any) -> Any:
+            cluster = self.clusters.get(kwargs.get("cluster_name"))
+            if cluster is not None:  # else moto raises its own ResourceNotFoundException
+                kwargs["version"], kwargs["release_version"] = target(cluster, kwargs.get("version"),
+                                                                      kwargs.get("release_version"))
+            return original(self, *args, **kwargs)
+
+        return create_nodegroup
+
+    def update_nodegroup_version(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        name = self._get_param("nodegroupName")
+        nodegroup = cluster.nodegroups.get(name)
+        if nodegroup is None:
+            raise _not_found(f"No node group found for name: {name}.")
+        version, release = target(cluster, self._get_param("version"), self._get_param("releaseVersion"),
+                                  nodegroup.version)
+        params = [{"type": "Version", "value": version}, {"type": "ReleaseVersion", "value": release}]
+        template = self._get_param("launchTemplate")
+        if template:
+            nodegroup.launch_template = {**(nodegroup.launch_template or {}), **template}
+            params += [{"type": "LaunchTemplateVersion", "value": str(template.get("version"))}]
+        nodegroup.version, nodegroup.release_version, nodegroup.modified_at = version, release, _now()
+        return ActionResult({"update": _record_update(nodegroup, "VersionUpdate", params)})
+
+    if hasattr(responses.EKSResponse, "update_nodegroup_version"):
+        raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: EKSResponse.update_nodegroup_version exists")
+    _wrap(models.EKSBackend, "create_nodegroup", make_create)
+    responses.EKSResponse.update_nodegroup_version = update_nodegroup_version
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/node-groups/(?P<nodegroupName>[^/]+)/update-version$"] = \
+        urls.response.dispatch
+
+
+# ----------------------------------------------------------------------------- add-ons
+
+#: ``{add-on: [(version, oldest minor, newest minor), ...]}``, newest first. kube-proxy follows the
+#: Kubernetes minor. For each Kubernetes minor EKS flags one compatible version ``defaultVersion``;
+#: here the second newest compatible one (the newest when only one is), so that, like in EKS,
+#: ``most_recent = false`` and ``true`` can differ.
+ADDON_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
+    "vpc-cni": [("v1.20.1-eksbuild.1", "1.32", "1.36"), ("v1.19.6-eksbuild.1", "1.31", "1.36"),
+                ("v1.19.2-eksbuild.1", "1.30", "1.35"), ("v1.18.6-eksbuild.1", "1.30", "1.33")],
+    "coredns": [("v1.13.1-eksbuild.1", "1.36", "1.36"), ("v1.12.4-eksbuild.1", "1.34", "1.36"),
+                ("v1.12.1-eksbuild.2", "1.33", "1.35"), ("v1.11.4-eksbuild.2", "1.30", "1.33"),
+                ("v1.11.1-eksbuild.9", "1.30", "1.31")],
+    "aws-ebs-csi-driver": [("v1.50.1-eksbuild.1", "1.31", "1.36"), ("v1.48.0-eksbuild.2", "1.30", "1.36"),
+                           ("v1.44.0-eksbuild.1", "1.30", "1.35")],
+    "kube-proxy": [entry for minor, patch in sorted(KUBERNETES_PATCHES.items(), key=lambda kv: -_minor(kv[0]))
+                   for entry in ((f"v{minor}.{patch}-eksbuild.2", minor, minor),
+                                 (f"v{minor}.{patch - 1}-eksbuild.5", minor, minor))],
+}
+ADDON_TYPES = {"vpc-cni": "networking", "coredns": "networking", "kube-proxy": "networking",
+               "aws-ebs-csi-driver": "storage"}
+
+
+def addon_versions(addon: str, kubernetes_version: str) -> list[str]:
+    """The versions of ``addon`` compatible with ``kubernetes_version``, newest first."""
+    minor = _minor(kubernetes_version)
+    return [v for v, low, high in ADDON_VERSIONS.get(addon, []) if _minor(low) <= minor <= _minor(high)]
+
+
+def default_addon_version(addon: str, kubernetes_version: str) -> str | None:
+    compatible = addon_versions(addon, kubernetes_version)
+    return compatible[1] if len(compatible) > 1 else (compatible[0] if compatible else None)
+
+
+class Addon:
+    """One EKS add-on (kept on its cluster; deleted with it, as in EKS)."""
+
+    def __init__(self, cluster: Any, name: str, version: str, role_arn: str | None, configuration: str | None,
+                 tags: dict[str, str]) -> None:
+        partition, region, account = (cluster.arn.split(":")[i] for i in (1, 3, 4))
+        self.cluster_name = cluster.name
+        self.name = name
+        self.version = version
+        self.service_account_role_arn = role_arn
+        self.configuration_values = configuration
+        self.arn = f"arn:{partition}:eks:{region}:{account}:addon/{cluster.name}/{name}/{_random().uuid4()}"
+        self.created_at = self.modified_at = _now()
+        self.status = "ACTIVE"
+        self.tags = dict(tags)
+
+    def describe(self) -> dict:
+        found = {
+            "addonName": self.name,
+            "clusterName": self.cluster_name,
+            "status": self.status,
+            "addonVersion": self.version,
+            "health": {"issues": []},
+            "addonArn": self.arn,
+            "createdAt": self.created_at,
+            "modifiedAt": self.modified_at,
+            "tags": self.tags,
+            "publisher": "eks",
+            "owner": "aws",
+            "podIdentityAssociations": [],
+        }
+        if self.service_account_role_arn:
+            found["serviceAccountRoleArn"] = self.service_account_role_arn
+        if self.configuration_values:
+            found["configurationValues"] = self.configuration_values
+        return found
+
+
+def _addons(cluster: Any) -> dict[str, Addon]:
+    return cluster.__dict__.setdefault("plus_addons", {})
+
+
+def addons() -> None:
+    """Gap: moto 5.2.5 implements none of EKS's add-on API (no routes, no handlers):
+    ``aws_eks_addon`` and ``data.aws_eks_addon_version`` fail. This patch adds Create/Describe/
+    List/Update/DeleteAddon and DescribeAddonVersions over ``ADDON_VERSIONS`` (per Kubernetes
+    minor, newest first, one ``defaultVersion`` each; compatibilities filtered to the requested
+    ``kubernetesVersion`` as EKS does). Add-ons are ``ACTIVE`` at once; CreateAddon without
+    ``addonVersion`` gets the default; a version the cluster's Kubernetes minor does not support,
+    non-JSON/YAML ``configurationValues`` and malformed role ARNs are refused
+    (InvalidParameterException); a duplicate is ResourceInUseException; UpdateAddon is an
+    ``AddonUpdate`` recorded ``Successful`` for DescribeUpdate ``?addonName=``."""
+    _, responses, urls = _eks()
+    from moto.core.responses import ActionResult
+    from moto.eks.utils import validate_role_arn
+
+    def addon(response: Any) -> tuple[Any, Addon]:
+        cluster = _cluster(response.eks_backend, response._get_param("name"))
+        name = response._get_param("addonName")
+        if name not in _addons(cluster):
+            raise _not_found(f"No addon: {name} found in cluster: {cluster.name}")
+        return cluster, _addons(cluster)[name]
+
+    def check(cluster: Any, name: str, version: str | None, role_arn: str | None, configuration: str | None) -> str:
+        if name not in ADDON_VERSIONS:
+            raise _invalid(f"Addon {name} specified is not supported")
+        version = version or default_addon_version(name, cluster.version)
+        if version not in addon_versions(name, cluster.version):
+            raise _invalid(f"Addon version {version} specified is not supported for {name} on Kubernetes version "
+                           f"{cluster.version}")
+        if role_arn:
+            validate_role_arn(role_arn)
+        if configuration:
+            import json
+
+            try:
+                json.loads(configuration)
+            except ValueError:
+                try:
+                    import yaml
+
+                    yaml.safe_load(configuration)
+                except Exception:
+                    raise _invalid("ConfigurationValue provided in request is not supported: it is neither JSON nor "
+                                   "YAML") from None
+        return version
+
+    def create_addon(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        name = self._get_param("addonName")
+        if name in _addons(cluster):
+            raise _in_use("Addon already exists.")
+        role_arn, configuration = self._get_param("serviceAccountRoleArn"), self._get_param("configurationValues")
+        version = check(cluster, name, self._get_param("addonVersion"), role_arn, configuration)
+        created = _addons(cluster)[name] = Addon(cluster, name, version, role_arn, configuration,
+                                                 self._get_param("tags") or {})
+        return ActionResult({"addon": created.describe()})
+
+    def describe_addon(self: Any) -> Any:
+        return ActionResult({"addon": addon(self)[1].describe()})
+
+    def list_addons(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        return ActionResult({"addons": sorted(_addons(cluster))})
+
+    def update_addon(self: Any) -> Any:
+        cluster, found = addon(self)
+        role_arn, configuration = self._get_param("serviceAccountRoleArn"), self._get_param("configurationValues")
+        version = check(cluster, found.name, self._get_param("addonVersion") or found.version, role_arn, configuration)
+        params = []
+        if version != found.version:
+            params.append({"type": "AddonVersion", "value": version})
+        if role_arn is not None:  # "" removes the role, as in EKS
+            params.append({"type": "ServiceAccountRoleArn", "value": role_arn})
+        if configuration is not None:
+            params.append({"type": "ConfigurationValues", "value": configuration})
+        if self._get_param("resolveConflicts"):
+            params.append({"type": "ResolveConflicts", "value": self._get_param("resolveConflicts")})
+        found.version = version
+        if role_arn is not None:
+            found.service_account_role_arn = role_arn or None
+        if configuration is not None:
+            found.configuration_values = configuration or None
+        found.modified_at = _now()
+        return ActionResult({"update": _record_update(found, "AddonUpdate", params)})
+
+    def delete_addon(self: Any) -> Any:
+        cluster, found = addon(self)
+        del _addons(cluster)[found.name]
+        found.status = "DELETING"
+        return ActionResult({"addon": found.describe()})
+
+    def describe_addon_versions(self: Any) -> Any:
+        wanted = self._get_param("kubernetesVersion")
+        names = [self._get_param("addonName")] if self._get_param("addonName") else sorted(ADDON_VERSIONS)
+        found = []
+        for name in names:
+            versions = []
+            for version, low, high in ADDON_VERSIONS.get(name, []):
+                minors = [v for v in KUBERNETES_PATCHES if _minor(low) <= _minor(v) <= _minor(high)]
+                if wanted:
+                    minors = [v for v in minors if v == wanted]
+                if not minors:
+                    continue
+                versions.append({
+                    "addonVersion": version,
+                    "architecture": ["amd64", "arm64"],
+                    "computeTypes": ["ec2"],
+                    "compatibilities": [{"clusterVersion": v, "platformVersions": ["*"],
+                                         "defaultVersion": version == default_addon_version(name, v)} for v in minors],
+                    "requiresConfiguration": False,
+                    "requiresIamPermissions": name in ("vpc-cni", "aws-ebs-csi-driver"),
+                })
+            if versions:
+                found.append({"addonName": name, "type": ADDON_TYPES[name], "addonVersions": versions,
+                              "publisher": "eks", "owner": "aws"})
+        return ActionResult({"addons": found})
+
+    for handler in (create_addon, describe_addon, list_addons, update_addon, delete_addon, describe_addon_versions):
+        if hasattr(responses.EKSResponse, handler.__name__):
+            raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: EKSResponse.{handler.__name__} exists")
+        setattr(responses.EKSResponse, handler.__name__, handler)
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/addons$"] = urls.response.dispatch
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)$"] = urls.response.dispatch
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/addons/(?P<addonName>[^/]+)/update$"] = urls.response.dispatch
+    urls.url_paths["{0}/addons/supported-versions$"] = urls.response.dispatch
 
 
 # ----------------------------------------------------------------------------- access entries
@@ -526,8 +906,8 @@ def access_entries() -> None:
 
 def tagging() -> None:
     """Gap: moto's EKS TagResource/UntagResource/ListTagsForResource resolve only cluster ARNs (its
-    docstrings say so); node group and access entry ARNs get 404, so a tag change on them fails.
-    This patch resolves all three kinds."""
+    docstrings say so); node group, access entry and add-on ARNs get 404, so a tag change on them
+    fails. This patch resolves all four kinds."""
     models, _, _ = _eks()
 
     def taggable(backend: Any, arn: str) -> Any:
@@ -537,9 +917,9 @@ def tagging() -> None:
             for nodegroup in cluster.nodegroups.values():
                 if nodegroup.arn == arn:
                     return nodegroup
-            for entry in _entries(cluster).values():
-                if entry.arn == arn:
-                    return entry
+            for owned in (*_entries(cluster).values(), *_addons(cluster).values()):
+                if owned.arn == arn:
+                    return owned
         raise _not_found("Resource was not found")
 
     def tag_resource(self: Any, resource_arn: str, tags: dict[str, str]) -> None:
@@ -600,8 +980,12 @@ PATCHES: tuple[Callable[[], None], ...] = (
     cluster_security_group,
     cluster_access_config,
     cluster_updates,
+    cluster_versions,
+    cluster_upgrade_policy,
     nodegroup_remote_access,
     nodegroup_update_config,
+    nodegroup_versions,
+    addons,
     access_entries,
     tagging,
     logs_kms_key,
