@@ -7,7 +7,10 @@ Creates:
   in the private subnets, all five control-plane log types, secrets envelope-encrypted with the
   stack's KMS key, ``access_config`` = ``API_AND_CONFIG_MAP`` with
   ``bootstrap_cluster_creator_admin_permissions`` (whoever applies must reach the API in the same
-  apply to install Karpenter), and the configured ``upgrade_policy`` (EXTENDED or STANDARD support);
+  apply to install Karpenter), and the configured ``upgrade_policy`` (EXTENDED or STANDARD support).
+  A plan-time precondition reads the running cluster's version (``data.aws_eks_clusters`` /
+  ``aws_eks_cluster``, nothing on a first apply) and refuses a jump of more than one minor version
+  or a downgrade, naming both versions: EKS would refuse it half-way through the apply;
 - an **access entry** with ``AmazonEKSClusterAdminPolicy`` (cluster scope) for each of
   ``admin_principal_arns``: only the creator can reach a new cluster, and the next plan run by an
   operator, CI or Terraform Cloud role would fail on every Kubernetes and Helm resource;
@@ -33,8 +36,10 @@ or a destroy run by an admin loses its access half-way), ``discovery_tag``,
 
 from __future__ import annotations
 
-from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle
+from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
+from cdktf_cdktf_provider_aws.data_aws_eks_clusters import DataAwsEksClusters
 from cdktf_cdktf_provider_aws.data_aws_iam_session_context import DataAwsIamSessionContext
 from cdktf_cdktf_provider_aws.ec2_tag import Ec2Tag
 from cdktf_cdktf_provider_aws.eks_access_entry import EksAccessEntry
@@ -84,6 +89,23 @@ class Cluster(Construct):
                  iam: Iam, kms_key_arn: str) -> None:
         super().__init__(scope, id_)
 
+        # The running cluster's version, if this cluster exists already (read at plan): EKS moves one
+        # minor version per update and never down, so refuse anything else at plan, with the numbers.
+        existing = DataAwsEksClusters(self, "existing-clusters")
+        running = DataAwsEksCluster(self, "running", name=name,
+                                    count=Token.as_number(Fn.conditional(Fn.contains(existing.names, name), 1, 0)))
+        # no running cluster: compare the target with itself (HCL's || does not guard evaluation errors)
+        running_version = (f"coalesce(one(data.aws_eks_cluster.{running.friendly_unique_id}[*].version), "
+                           f'"{config.version}")')
+        running_minor = f'tonumber(split(".", {running_version})[1])'
+        target_minor = int(config.version.split(".")[1])
+        one_step = Precondition(
+            condition=f"${{{running_minor} <= {target_minor} && {target_minor} <= {running_minor} + 1}}",
+            error_message=f"cluster.version {config.version} cannot follow the running cluster's "
+                          f"${{{running_version}}}: EKS moves one minor version per update and never down. Set "
+                          "cluster.version to the running version or the next minor, apply, and step on from there "
+                          "(if AWS upgraded the cluster by itself, set cluster.version to the version it runs).")
+
         logs = CloudwatchLogGroup(self, "log-group", name=names.derived("cluster_log_group", name),
                                   retention_in_days=config.log_retention_days, kms_key_id=kms_key_arn)
 
@@ -106,6 +128,7 @@ class Cluster(Construct):
                 "bootstrap_cluster_creator_admin_permissions": True,
             },
             depends_on=[logs, *iam.cluster_role_attachments],
+            lifecycle=TerraformResourceLifecycle(precondition=[one_step]),
         )
         self.name: str = self.cluster.name
         self.arn: str = self.cluster.arn

@@ -139,3 +139,17 @@ def test_the_creator_listed_as_admin_is_refused_at_plan(synth):
         assert check["condition"] == (f'${{(data.aws_iam_session_context.{caller_key}.issuer_arn != '
                                       f'"{entry["principal_arn"]}")}}')
         assert "the identity running this apply" in check["error_message"]
+
+
+def test_plan_refuses_more_than_one_minor_step_from_the_running_cluster(synth):
+    """The running version is read at plan (none on a first apply: the target stands in for it)."""
+    doc = synth["prod"]
+    (listing,) = doc["data"]["aws_eks_clusters"]
+    (running_key, running), = doc["data"]["aws_eks_cluster"].items()
+    assert running["name"] == "platform-prod"
+    assert running["count"] == (f'${{contains(tolist(data.aws_eks_clusters.{listing}.names), "platform-prod") ? 1 : 0}}')
+    (check,) = one(doc, "aws_eks_cluster")["lifecycle"]["precondition"]
+    version = f'coalesce(one(data.aws_eks_cluster.{running_key}[*].version), "1.36")'
+    minor = f'tonumber(split(".", {version})[1])'
+    assert check["condition"] == f"${{{minor} <= 36 && 36 <= {minor} + 1}}"
+    assert check["error_message"].startswith(f"cluster.version 1.36 cannot follow the running cluster's ${{{version}}}")

@@ -4,7 +4,9 @@
 The helm/kubernetes provider binaries are not installable here (the /opt/tf-plugins mirror holds
 only hashicorp/aws), so every rung applies a copy of the synthesized JSON without them
 (``tests.tf.strip_unavailable``; the stripped addresses are printed). Nothing else in the generated
-JSON is changed, except in rung c, which swaps the local backend block for the S3 one (see there).
+JSON is changed, except in rung c, which swaps the local backend block for the S3 one (see there), and
+rung d, which also applies variants synthesized with another ``cluster.version`` (and nothing else).
+A destroy keeps what the stack keeps on purpose (``skip_destroy`` log groups: ``retained``).
 
 a. ``test_apply_plan_destroy``: init, apply, ``plan -detailed-exitcode`` = 0, every output has a
    value, the kubeconfig output is a valid kubeconfig (kubectl), destroy, and the emulator holds
@@ -14,6 +16,11 @@ b. ``test_interrupted_apply_converges``: an apply killed hard (SIGKILL, as when 
    created but not recorded are found through the emulator's APIs and imported); the final apply
    leaves exactly what a clean apply leaves (no duplicate VPC/subnet/NAT/key...) and re-plans clean.
 c. ``test_s3_backend_and_lock``: state in the emulator's S3 with Terraform's native lock file.
+d. ``test_kubernetes_upgrade``: the stack one Kubernetes minor below tests/environments/emulator.yaml's
+   version, a refused two-minor jump, then one-minor steps up to one above it; every step's plan
+   updates the cluster, node group and add-ons in place (nothing replaced), converges, re-plans clean.
+e. ``test_log_group_after_destroy``: apply, destroy, the control-plane log group re-created the way
+   EKS does after a destroy, apply again: imported, converged (retention, KMS), re-plan clean.
 
 Each rung starts from an empty emulator (moto reset) and prints its phases and timings to stderr.
 """
@@ -31,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.emulator.inventory import counts, expected_counts, inventory, nonempty
+from tests.emulator.inventory import counts, expected_counts, inventory, nonempty, retained
 from tests.emulator.server import ACCESS_KEY, REGION, SECRET_KEY, Emulator
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
@@ -114,9 +121,17 @@ def assert_like_clean_apply(emu: Emulator, doc: dict, when: str) -> dict[str, li
     return found
 
 
-def assert_destroyed(emu: Emulator, when: str) -> None:
-    left = nonempty(inventory(emu))
+def assert_destroyed(emu: Emulator, when: str, doc: dict) -> None:
+    """Nothing the stack made is left, except what it keeps on purpose (``retained``: skip_destroy
+    log groups), which must still be there."""
+    found = inventory(emu)
+    kept = retained(doc)
+    missing = {kind: [i for i in ids if i not in found.get(kind, [])] for kind, ids in kept.items()}
+    assert not nonempty(missing), f"{when}: a destroy deleted what the stack keeps (skip_destroy): {missing}"
+    left = nonempty({kind: [i for i in ids if i not in kept.get(kind, [])] for kind, ids in found.items()})
     assert not left, f"{when}: the emulator still holds resources the stack made: {json.dumps(left, indent=1)}"
+    if kept:
+        log(f"{when}: kept on purpose (skip_destroy): {kept}")
 
 
 def state_strings(tf: Terraform) -> set[str]:
@@ -182,7 +197,7 @@ def test_apply_plan_destroy(fresh, stack, tmp_path):
         check_kubeconfig(tf, tmp_path, values)
 
     run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="a: destroy", timeout=DESTROY_TIMEOUT)
-    assert_destroyed(fresh, "after destroy")
+    assert_destroyed(fresh, "after destroy", stack)
     TIMINGS["a (apply/plan/destroy)"] = time.monotonic() - started
 
 
@@ -215,7 +230,7 @@ IMPORTABLE = {
     "aws_nat_gateway": "nat_gateways", "aws_eip": "eips", "aws_route_table": "route_tables",
     "aws_flow_log": "flow_logs", "aws_iam_role": "iam_roles", "aws_iam_policy": "iam_policies",
     "aws_iam_openid_connect_provider": "oidc_providers", "aws_eks_cluster": "eks_clusters",
-    "aws_eks_node_group": "eks_nodegroups", "aws_eks_access_entry": "eks_access_entries",
+    "aws_eks_node_group": "eks_nodegroups", "aws_eks_access_entry": "eks_access_entries", "aws_eks_addon": "eks_addons",
     "aws_sqs_queue": "sqs_queues", "aws_cloudwatch_event_rule": "eventbridge_rules", "aws_kms_key": "kms_keys",
     "aws_kms_alias": "kms_aliases", "aws_cloudwatch_log_group": "log_groups",
 }
@@ -249,10 +264,23 @@ def owner_of(emu: Emulator, doc: dict, orphan: str, candidates: list[str]) -> st
     if re.match(r"^[a-z]+-[0-9a-f]+$", orphan):  # an EC2 id: match the Name tag
         name = describe_tags(emu, orphan).get("Name")
         matches = [a for a in candidates if name and body(doc, a).get("tags", {}).get("Name") == name]
-    else:
-        matches = [a for a in candidates if body(doc, a).get("name") and
-                   (orphan == body(doc, a)["name"] or orphan.endswith("/" + body(doc, a)["name"]))]
+    else:  # a name, ARN or cluster:name id: match the configured name (add-ons: addon_name...)
+        def named(address: str) -> str | None:
+            config = body(doc, address)
+            return next((config[k] for k in ("name", "addon_name", "node_group_name", "principal_arn")
+                         if isinstance(config.get(k), str) and "${" not in config[k]), None)
+        matches = [a for a in candidates if named(a) and (orphan == named(a) or orphan.endswith("/" + named(a))
+                                                           or orphan.endswith(":" + named(a)))]
     return matches[0] if len(matches) == 1 else None
+
+
+def adopted_by_stack(doc: dict) -> set[str]:
+    """Inventory ids the stack's own ``import`` blocks adopt when they exist (the control-plane log
+    group, DESIGN fact 14): an orphan among them needs no operator import (a second import block
+    for the same address would be an error)."""
+    targets = [imp.get("to", "").split("[")[0] for imp in doc.get("import", [])]
+    return {body(doc, t)["name"] for t in targets
+            if t.startswith("aws_cloudwatch_log_group.") and "${" not in body(doc, t).get("name", "${")}
 
 
 def recover(emu: Emulator, tf: Terraform, doc: dict, output: str, imports: dict[str, str], when: str) -> None:
@@ -273,11 +301,12 @@ def recover(emu: Emulator, tf: Terraform, doc: dict, output: str, imports: dict[
     untracked = {i for ids in lost.values() for i in ids}
     for address in [a for a, i in imports.items() if i not in untracked]:
         del imports[address]  # imported (or adopted) meanwhile
+    adopted = adopted_by_stack(doc)
     for kind, ids in lost.items():
         if kind in SECONDARY:
             continue
         for orphan in ids:
-            if orphan in imports.values():
+            if orphan in imports.values() or orphan in adopted:
                 continue
             candidates = [a for a in flying if IMPORTABLE.get(a.split(".")[0]) == kind and a not in imports]
             owner = owner_of(emu, doc, orphan, candidates)
@@ -350,7 +379,7 @@ def test_interrupted_apply_converges(fresh, stack, tmp_path):
     plan_is_clean(tf, "b: re-plan")
 
     run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="b: destroy", timeout=DESTROY_TIMEOUT)
-    assert_destroyed(fresh, "after destroy")
+    assert_destroyed(fresh, "after destroy", stack)
     TIMINGS["b (interrupted applies)"] = time.monotonic() - started
 
 
@@ -416,8 +445,205 @@ def test_s3_backend_and_lock(fresh, stack, synth, tmp_path):
     # The operator releases the stale lock by its ID, then the destroy takes and releases it.
     tf.run("force-unlock", "-force", lock_id, label="c: force-unlock", timeout=120)
     run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="c: destroy", timeout=DESTROY_TIMEOUT)
-    assert_destroyed(fresh, "after destroy")
+    assert_destroyed(fresh, "after destroy", doc)
     final = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
     assert [r for r in final["resources"] if r["mode"] == "managed"] == []
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=STATE_BUCKET)["Contents"]] == [STATE_KEY]
     TIMINGS["c (s3 backend + lock)"] = time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------- d
+
+# A Kubernetes version step must never replace these (a new cluster, VPC, key or queue is an outage).
+NEVER_REPLACED = ("aws_eks_cluster", "aws_eks_node_group", "aws_vpc", "aws_kms_key", "aws_sqs_queue")
+# ...and must update these in place (the node group and add-ons follow the control plane).
+STEPPED = ("aws_eks_cluster", "aws_eks_node_group", "aws_eks_addon")
+
+
+def cluster_version(doc: dict) -> str:
+    (config,) = doc["resource"]["aws_eks_cluster"].values()
+    return config["version"]
+
+
+def shifted(version: str, minors: int) -> str:
+    major, minor = version.split(".")
+    return f"{major}.{int(minor) + minors}"
+
+
+def without_version(doc: dict) -> dict:
+    out = copy.deepcopy(doc)
+    for config in out["resource"]["aws_eks_cluster"].values():
+        config["version"] = None
+    return out
+
+
+def planned_actions(tf: Terraform, label: str) -> tuple[dict[str, list[str]], dict]:
+    """``{managed address: actions}`` of a saved plan (``step.tfplan``, applied next) and its JSON."""
+    run(tf, "plan", "-out=step.tfplan", *TF_FLAGS, label=label, timeout=PLAN_TIMEOUT)
+    shown = json.loads(tf.run("show", "-json", "step.tfplan", label=f"{label} (show -json)", timeout=120).stdout)
+    return ({rc["address"]: rc["change"]["actions"] for rc in shown.get("resource_changes", [])
+             if rc["mode"] == "managed"}, shown)
+
+
+def assert_in_place_step(actions: dict[str, list[str]], step: str) -> None:
+    changed = {a: acts for a, acts in actions.items() if acts != ["no-op"]}
+    not_in_place = {a: acts for a, acts in changed.items() if acts != ["update"]}
+    assert not not_in_place, f"{step}: a version step must only update in place, the plan also does {not_in_place}"
+    untouched = {a: acts for a, acts in actions.items()
+                 if a.split(".")[0] in NEVER_REPLACED and a.split(".")[0] not in STEPPED and acts != ["no-op"]}
+    assert not untouched, f"{step}: the plan touches {untouched}"
+    stepped = {a.split(".")[0] for a in changed}
+    assert set(STEPPED) <= stepped, f"{step}: the plan updates {sorted(changed)}; expected {STEPPED} among them"
+    log(f"d: {step}: plan updates in place {sorted(changed)}; replaces/deletes nothing")
+
+
+def versions_in(emu: Emulator, name: str) -> dict:
+    """The Kubernetes versions the emulator reports for the cluster, its node groups and add-ons."""
+    eks = emu.client("eks")
+    groups = {g: eks.describe_nodegroup(clusterName=name, nodegroupName=g)["nodegroup"]
+              for g in eks.list_nodegroups(clusterName=name)["nodegroups"]}
+    return {
+        "cluster": eks.describe_cluster(name=name)["cluster"]["version"],
+        "nodegroups": {g: (n["version"], n["releaseVersion"]) for g, n in groups.items()},
+        "addons": {a: eks.describe_addon(clusterName=name, addonName=a)["addon"]["addonVersion"]
+                   for a in eks.list_addons(clusterName=name)["addons"]},
+    }
+
+
+def assert_at(emu: Emulator, name: str, version: str, when: str, *, addons: bool = True) -> None:
+    from tests.emulator.moto_plus import default_addon_version
+
+    found = versions_in(emu, name)
+    assert found["cluster"] == version, f"{when}: cluster at {found['cluster']}, expected {version}"
+    assert found["nodegroups"] and all(v == version and r.startswith(version + ".")
+                                       for v, r in found["nodegroups"].values()), f"{when}: node groups {found}"
+    assert found["addons"], f"{when}: no add-ons in the emulator"
+    if addons:
+        expected = {a: default_addon_version(a, version) for a in found["addons"]}
+        assert found["addons"] == expected, f"{when}: add-ons {found['addons']}, EKS defaults for {version}: {expected}"
+    log(f"d: {when}: cluster {found['cluster']}, node groups {found['nodegroups']}, add-ons {found['addons']}")
+
+
+def test_kubernetes_upgrade(fresh, stack, tmp_path):
+    """The stack one minor below its configured version, a refused two-minor jump, then two
+    one-minor steps: each plan (``show -json`` of the saved plan) updates the cluster, node group
+    and add-ons in place and replaces or deletes nothing; each apply converges (the emulator
+    reports the new version everywhere, add-ons at EKS's default for it) and re-plans clean.
+
+    The variants come from tests/environments/emulator.yaml with only ``cluster.version`` changed
+    (tests/emulator/synth_versions.py) and must differ from the session's stack in nothing else.
+    No destroy at the end: rung a covers it and the next rung resets the emulator."""
+    from tests.emulator.synth_versions import synthesize
+
+    started = time.monotonic()
+    current = cluster_version(stack)
+    below, above = shifted(current, -1), shifted(current, +1)
+    synthesized = synthesize(tmp_path / "synth", (below, above))
+    docs = {current: stack}
+    for version, doc in synthesized.items():
+        stripped, _ = strip_unavailable(doc, available_providers(doc))
+        assert without_version(stripped) == without_version(stack), \
+            f"the {version} variant differs from the {current} stack in more than aws_eks_cluster.version"
+        docs[version] = stripped
+    (name,) = (c["name"] for c in stack["resource"]["aws_eks_cluster"].values())
+    log(f"d: variants {below} / {current} / {above} synthesized in {time.monotonic() - started:.0f}s")
+
+    tf = terraform(fresh, tmp_path / "d", docs[below])
+    tf.run("init", *TF_FLAGS, label="d: init", timeout=180)
+    run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"d: apply at {below}", timeout=APPLY_TIMEOUT)
+    assert_at(fresh, name, below, f"after the apply at {below}")
+
+    # two minors at once: EKS (here the emulator) refuses, and nothing moves
+    tf.write(docs[above])
+    job = run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"d: apply {below} -> {above} (refused)",
+              timeout=APPLY_TIMEOUT, check=False)
+    eks_words = f"Unsupported Kubernetes minor version update from {below} to {above}"
+    assert job.proc.returncode != 0, f"a {below} -> {above} apply must fail:\n{job.output[-3000:]}"
+    assert eks_words in job.output or ("precondition" in job.output.lower() and above in job.output), \
+        f"the {below} -> {above} refusal does not say why:\n{job.output[-3000:]}"
+    assert_at(fresh, name, below, "after the refused jump")
+    refusal = next((line.strip(" │") for line in job.output.splitlines() if eks_words in line or "precondition" in line),
+                   "")
+    log(f"d: {below} -> {above} refused: {refusal[:300]}")
+
+    at = below
+    for version in (current, above):
+        step = f"{at} -> {version}"
+        tf.write(docs[version])
+        actions, _ = planned_actions(tf, f"d: plan {step}")
+        assert_in_place_step(actions, step)
+        job = run(tf, "apply", *TF_FLAGS, "step.tfplan", label=f"d: apply {step}", timeout=APPLY_TIMEOUT)
+        modified = set(re.findall(r"^(\S+): Modifications complete", job.output, re.M))
+        assert {a.split(".")[0] for a in modified} <= set(STEPPED), f"{step}: the apply modified {sorted(modified)}"
+        noise = sorted(a for a, acts in actions.items() if acts == ["update"] and a not in modified)
+        if noise:
+            log(f"d: {step}: planned as updates but left unchanged by the apply (values unknown at plan time, "
+                f"e.g. policy documents read after the cluster's change): {noise}")
+        assert_at(fresh, name, version, f"after {step}")
+        plan_is_clean(tf, f"d: re-plan at {version}")
+        at = version
+    TIMINGS["d (upgrade steps)"] = time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------- e
+
+CONTROL_PLANE_LOG_GROUP = re.compile(r"^/aws/eks/[^/]+/cluster$")
+
+
+def control_plane_log_group(doc: dict) -> tuple[str, dict]:
+    found = [(f"aws_cloudwatch_log_group.{key}", config)
+             for key, config in doc.get("resource", {}).get("aws_cloudwatch_log_group", {}).items()
+             if CONTROL_PLANE_LOG_GROUP.match(str(config.get("name", "")))]
+    assert len(found) == 1, f"expected one /aws/eks/<name>/cluster log group in the stack, found {found}"
+    return found[0]
+
+
+def test_log_group_after_destroy(fresh, stack, tmp_path):
+    """DESIGN fact 14: after a destroy EKS re-creates ``/aws/eks/<name>/cluster`` (the control plane
+    still logs while it is deleted), without retention or KMS, and a plain re-apply then fails with
+    ``ResourceAlreadyExistsException``. The stack keeps the group (``skip_destroy``) and adopts an
+    existing one (an ``import`` block keyed on a data source). Here: apply, destroy (the group is
+    kept), replace it by the group EKS would leave, apply again: the plan imports it and updates it
+    in place, the apply converges (retention and KMS key back), the next plan is clean.
+    The fresh-account half (nothing to import: the apply creates it) and the no-op once the group
+    is in state are rung a's apply and re-plan."""
+    started = time.monotonic()
+    address, config = control_plane_log_group(stack)
+    name = config["name"]
+    if config.get("skip_destroy") is not True:
+        pytest.skip(f"{address} ({name}) has no skip_destroy yet: the DESIGN fact 14 remedy is not in the stack")
+    tf = terraform(fresh, tmp_path / "e", stack)
+    tf.run("init", *TF_FLAGS, label="e: init", timeout=180)
+    run(tf, "apply", "-auto-approve", *TF_FLAGS, label="e: apply", timeout=APPLY_TIMEOUT)
+    run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="e: destroy", timeout=DESTROY_TIMEOUT)
+    assert_destroyed(fresh, "e: after destroy", stack)
+
+    logs = fresh.client("logs")
+    logs.delete_log_group(logGroupName=name)
+    logs.create_log_group(logGroupName=name)  # what EKS leaves: no retention, no KMS key
+    log(f"e: {name} replaced by a bare group (no retention, no KMS key), as EKS re-creates it")
+
+    actions, shown = planned_actions(tf, "e: plan over the existing group")
+    changes = [rc for rc in shown.get("resource_changes", []) if rc["type"] == "aws_cloudwatch_log_group"
+               and (rc["change"].get("after") or {}).get("name") == name]
+    assert len(changes) == 1, f"the plan has {len(changes)} changes for {name}: {changes}"
+    change = changes[0]["change"]
+    assert change.get("importing", {}).get("id") == name and change["actions"] == ["update"], (
+        f"the plan must import {name} and update it in place; it plans {change['actions']}, importing "
+        f"{change.get('importing')}")
+    creates = sorted(a for a, acts in actions.items() if "create" in acts)
+    log(f"e: plan: {changes[0]['address']} imported from {name!r} and updated in place; "
+        f"{len(creates)} resources created anew")
+
+    job = run(tf, "apply", *TF_FLAGS, "step.tfplan", label="e: apply over the existing group", timeout=APPLY_TIMEOUT)
+    assert "Import complete" in job.output, job.output[-3000:]
+    (group,) = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+    assert group.get("retentionInDays") == config["retention_in_days"], group
+    key_id = group.get("kmsKeyId")
+    assert key_id, f"{name} has no KMS key after the apply: {group}"
+    state = fresh.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
+    assert state == "Enabled", f"{name} is encrypted with {key_id}, which is {state}"
+    log(f"e: {name}: retention {group['retentionInDays']} days, KMS key {key_id} ({state})")
+    assert_like_clean_apply(fresh, stack, "e: after the second apply")
+    plan_is_clean(tf, "e: re-plan")
+    TIMINGS["e (log group after destroy)"] = time.monotonic() - started

@@ -2,8 +2,9 @@
 changes under it.
 
 Two servers on 127.0.0.1: the patched one must behave like EKS where the stack needs it (cluster
-accessConfig, cluster security group in EC2, per-cluster OIDC issuer, access entries, node groups
-without invented remote access, updates), and a stock one must still show every gap the patches
+accessConfig, cluster security group in EC2, per-cluster OIDC issuer, access entries and policies,
+node groups without invented remote access, updates, Kubernetes versions and upgrades, upgrade
+policy, add-ons, KMS keys of log groups), and a stock one must still show every gap the patches
 fill: when an upgrade fixes one upstream, its assertion here fails and the patch can go.
 """
 
@@ -223,6 +224,216 @@ def test_nodegroups(plus):
     eks.delete_cluster(name="nodes")
 
 
+def test_kubernetes_versions_and_upgrades(plus):
+    eks = plus.client("eks")
+    _, subnets = network(plus)
+    assert cluster(plus, "default-version", subnets)["version"] == moto_plus.DEFAULT_KUBERNETES_VERSION == "1.36"
+    eks.delete_cluster(name="default-version")
+    with pytest.raises(ClientError) as exc:
+        cluster(plus, "too-old", subnets, version="1.19")
+    assert code(exc) == "InvalidParameterException" and "unsupported Kubernetes version" in str(exc.value)
+
+    cluster(plus, "steps", subnets, version="1.34")
+    group = eks.create_nodegroup(clusterName="steps", nodegroupName="ng", nodeRole=NODE_ROLE,
+                                 subnets=subnets)["nodegroup"]
+    assert (group["version"], group["releaseVersion"]) == ("1.34", "1.34.3-20260714")  # the cluster's, newest AMI
+    with pytest.raises(ClientError) as exc:  # a node group newer than its cluster
+        eks.create_nodegroup(clusterName="steps", nodegroupName="ahead", nodeRole=NODE_ROLE, subnets=subnets,
+                             version="1.35")
+    assert code(exc) == "InvalidParameterException"
+
+    # one minor at a time, in EKS's words; no downgrade either
+    for version in ("1.36", "1.33", "1.34"):
+        with pytest.raises(ClientError) as exc:
+            eks.update_cluster_version(name="steps", version=version)
+        assert code(exc) == "InvalidParameterException"
+        assert exc.value.response["Error"]["Message"] == f"Unsupported Kubernetes minor version update from 1.34 to {version}"
+    update = eks.update_cluster_version(name="steps", version="1.35")["update"]
+    assert update["type"] == "VersionUpdate" and {"type": "Version", "value": "1.35"} in update["params"]
+    assert eks.describe_update(name="steps", updateId=update["id"])["update"]["status"] == "Successful"
+    assert eks.describe_cluster(name="steps")["cluster"]["version"] == "1.35"
+
+    # the node group lags: the next control-plane step is refused until it follows
+    with pytest.raises(ClientError) as exc:
+        eks.update_cluster_version(name="steps", version="1.36")
+    assert exc.value.response["Error"]["Message"] == \
+        "Nodegroups ng must be updated to match cluster version 1.35 before updating cluster version"
+    with pytest.raises(ClientError) as exc:  # not past the cluster
+        eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng", version="1.36")
+    assert code(exc) == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:  # a release of another minor, in EKS's words
+        eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng", version="1.35",
+                                     releaseVersion="1.34.3-20260714")
+    assert exc.value.response["Error"]["Message"] == \
+        "Requested Nodegroup release version 1.34.3-20260714 is invalid. Allowed release version is 1.35.2-20260714"
+    update = eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng")["update"]  # default: the cluster's
+    assert update["type"] == "VersionUpdate"
+    got = eks.describe_update(name="steps", nodegroupName="ng", updateId=update["id"])["update"]
+    assert got["status"] == "Successful"
+    group = eks.describe_nodegroup(clusterName="steps", nodegroupName="ng")["nodegroup"]
+    assert (group["version"], group["releaseVersion"]) == ("1.35", "1.35.2-20260714")
+    assert update["id"] in eks.list_updates(name="steps", nodegroupName="ng")["updateIds"]
+    eks.update_cluster_version(name="steps", version="1.36")
+    eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng", version="1.36")
+    with pytest.raises(ClientError) as exc:  # past the newest version the emulator (and EKS) knows
+        eks.update_cluster_version(name="steps", version="1.37")
+    assert code(exc) == "InvalidParameterException" and "unsupported Kubernetes version" in str(exc.value)
+    with pytest.raises(ClientError) as exc:  # no node group downgrade
+        eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng", version="1.35")
+    assert code(exc) == "InvalidParameterException"
+    eks.delete_nodegroup(clusterName="steps", nodegroupName="ng")
+    eks.delete_cluster(name="steps")
+
+
+def test_upgrade_policy(plus):
+    eks = plus.client("eks")
+    _, subnets = network(plus)
+    assert cluster(plus, "policy", subnets, upgradePolicy={"supportType": "STANDARD"})["upgradePolicy"] == \
+        {"supportType": "STANDARD"}
+    assert eks.describe_cluster(name="policy")["cluster"]["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert cluster(plus, "policy-default", subnets)["upgradePolicy"] == {"supportType": "EXTENDED"}  # EKS's default
+
+    update = eks.update_cluster_config(name="policy", upgradePolicy={"supportType": "EXTENDED"})["update"]
+    assert update["type"] == "UpgradePolicyUpdate"
+    assert eks.describe_update(name="policy", updateId=update["id"])["update"]["status"] == "Successful"
+    assert eks.describe_cluster(name="policy")["cluster"]["upgradePolicy"] == {"supportType": "EXTENDED"}
+    with pytest.raises(ClientError) as exc:  # one kind of update per call, as in EKS
+        eks.update_cluster_config(name="policy", upgradePolicy={"supportType": "STANDARD"},
+                                  logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+    assert exc.value.response["Error"]["Message"] == "Only one type of update can be allowed."
+    with pytest.raises(ClientError) as exc:
+        cluster(plus, "policy-bad", subnets, upgradePolicy={"supportType": "FOREVER"})
+    assert code(exc) == "InvalidParameterException"
+    assert "policy-bad" not in eks.list_clusters()["clusters"]
+    for name in ("policy", "policy-default"):
+        eks.delete_cluster(name=name)
+
+
+def test_addon_versions(plus):
+    eks = plus.client("eks")
+    for version in moto_plus.KUBERNETES_PATCHES:
+        for addon in ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"):
+            (info,) = eks.describe_addon_versions(addonName=addon, kubernetesVersion=version)["addons"]
+            assert info["addonName"] == addon and info["owner"] == "aws"
+            versions = info["addonVersions"]
+            assert versions and all(v["addonVersion"].startswith("v") and "-eksbuild." in v["addonVersion"]
+                                    for v in versions)
+            assert all([c["clusterVersion"] for c in v["compatibilities"]] == [version] for v in versions)
+            defaults = [v["addonVersion"] for v in versions if v["compatibilities"][0]["defaultVersion"]]
+            assert defaults == [moto_plus.default_addon_version(addon, version)], (addon, version, defaults)
+            if addon == "kube-proxy":
+                assert all(v["addonVersion"].startswith(f"v{version}.") for v in versions)
+    (cni,) = eks.describe_addon_versions(addonName="vpc-cni", kubernetesVersion="1.35")["addons"]
+    assert [v["addonVersion"] for v in cni["addonVersions"]][:2] == ["v1.20.1-eksbuild.1", "v1.19.6-eksbuild.1"]
+    assert moto_plus.default_addon_version("vpc-cni", "1.35") == "v1.19.6-eksbuild.1"  # not the newest, as in EKS
+    everything = eks.describe_addon_versions(addonName="coredns")["addons"][0]["addonVersions"]
+    assert {c["clusterVersion"] for v in everything for c in v["compatibilities"]} == set(moto_plus.KUBERNETES_PATCHES)
+    assert eks.describe_addon_versions(addonName="no-such-addon", kubernetesVersion="1.35")["addons"] == []
+
+
+def test_addons(plus):
+    eks = plus.client("eks")
+    _, subnets = network(plus)
+    cluster(plus, "addons", subnets, version="1.35")
+    config = '{"replicaCount": 2, "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}]}'
+    coredns = eks.create_addon(clusterName="addons", addonName="coredns", configurationValues=config,
+                               resolveConflicts="OVERWRITE", tags={"team": "platform"})["addon"]
+    assert coredns["addonVersion"] == moto_plus.default_addon_version("coredns", "1.35")  # no version: the default
+    assert coredns["status"] == "ACTIVE" and coredns["configurationValues"] == config
+    assert coredns["addonArn"].startswith(f"arn:aws:eks:us-east-1:{ACCOUNT_ID}:addon/addons/coredns/")
+    ebs_role = f"arn:aws:iam::{ACCOUNT_ID}:role/selftest-ebs-csi"
+    ebs = eks.create_addon(clusterName="addons", addonName="aws-ebs-csi-driver", addonVersion="v1.48.0-eksbuild.2",
+                           serviceAccountRoleArn=ebs_role)["addon"]
+    assert ebs["serviceAccountRoleArn"] == ebs_role
+    described = eks.describe_addon(clusterName="addons", addonName="coredns")["addon"]
+    assert described["tags"] == {"team": "platform"} and described["health"] == {"issues": []}
+    assert eks.list_addons(clusterName="addons")["addons"] == ["aws-ebs-csi-driver", "coredns"]
+
+    with pytest.raises(ClientError) as exc:
+        eks.create_addon(clusterName="addons", addonName="coredns")
+    assert code(exc) == "ResourceInUseException"
+    for bad in ({"addonName": "kube-proxy", "addonVersion": "v1.36.1-eksbuild.2"},  # another Kubernetes minor
+                {"addonName": "vpc-cni", "configurationValues": "{not: [json"},
+                {"addonName": "vpc-cni", "serviceAccountRoleArn": "not-an-arn"},
+                {"addonName": "no-such-addon"}):
+        with pytest.raises(ClientError) as exc:
+            eks.create_addon(clusterName="addons", **bad)
+        assert code(exc) == "InvalidParameterException", bad
+    assert eks.list_addons(clusterName="addons")["addons"] == ["aws-ebs-csi-driver", "coredns"]
+
+    update = eks.update_addon(clusterName="addons", addonName="coredns", addonVersion="v1.12.4-eksbuild.1",
+                              resolveConflicts="OVERWRITE")["update"]
+    assert update["type"] == "AddonUpdate" and {"type": "AddonVersion", "value": "v1.12.4-eksbuild.1"} in update["params"]
+    got = eks.describe_update(name="addons", addonName="coredns", updateId=update["id"])["update"]
+    assert got["status"] == "Successful"
+    with pytest.raises(ClientError) as exc:  # an add-on update is not a cluster update
+        eks.describe_update(name="addons", updateId=update["id"])
+    assert code(exc) == "ResourceNotFoundException"
+    after = eks.describe_addon(clusterName="addons", addonName="coredns")["addon"]
+    assert after["addonVersion"] == "v1.12.4-eksbuild.1" and after["configurationValues"] == config
+    with pytest.raises(ClientError) as exc:
+        eks.update_addon(clusterName="addons", addonName="coredns", addonVersion="v1.13.1-eksbuild.1")  # 1.36 only
+    assert code(exc) == "InvalidParameterException"
+
+    eks.tag_resource(resourceArn=coredns["addonArn"], tags={"env": "test"})
+    assert eks.list_tags_for_resource(resourceArn=coredns["addonArn"])["tags"] == {"team": "platform", "env": "test"}
+    eks.untag_resource(resourceArn=coredns["addonArn"], tagKeys=["team"])
+    assert eks.list_tags_for_resource(resourceArn=coredns["addonArn"])["tags"] == {"env": "test"}
+
+    eks.delete_addon(clusterName="addons", addonName="coredns")
+    with pytest.raises(ClientError) as exc:
+        eks.describe_addon(clusterName="addons", addonName="coredns")
+    assert code(exc) == "ResourceNotFoundException"
+    assert exc.value.response["Error"]["Message"] == "No addon: coredns found in cluster: addons"
+    eks.delete_cluster(name="addons")  # its add-ons go with it
+    with pytest.raises(ClientError) as exc:
+        eks.list_addons(clusterName="addons")
+    assert code(exc) == "ResourceNotFoundException"
+
+
+def test_access_policies(plus):
+    eks = plus.client("eks")
+    _, subnets = network(plus)
+    cluster(plus, "policies", subnets, accessConfig=ACCESS_CONFIG)
+    listed = {p["name"]: p["arn"] for p in eks.list_access_policies()["accessPolicies"]}
+    assert listed["AmazonEKSClusterAdminPolicy"] == ADMIN_POLICY
+    eks.create_access_entry(clusterName="policies", principalArn=ADMIN)
+    eks.create_access_entry(clusterName="policies", principalArn=NODE_ROLE, type="EC2_LINUX")
+    for principal, policy, scope in (
+            (ADMIN, "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicyTypo", {"type": "cluster"}),
+            (ADMIN, "arn:aws:iam::aws:policy/AdministratorAccess", {"type": "cluster"}),  # an IAM policy
+            (ADMIN, ADMIN_POLICY, {"type": "namespace"}),  # namespace scope without namespaces
+            (ADMIN, ADMIN_POLICY, {"type": "cluster", "namespaces": ["default"]}),
+            (NODE_ROLE, ADMIN_POLICY, {"type": "cluster"})):  # node entries take no policies
+        with pytest.raises(ClientError) as exc:
+            eks.associate_access_policy(clusterName="policies", principalArn=principal, policyArn=policy,
+                                        accessScope=scope)
+        assert code(exc) == "InvalidParameterException", (principal, policy, scope)
+    assert eks.list_associated_access_policies(clusterName="policies", principalArn=ADMIN)["associatedAccessPolicies"] == []
+    eks.associate_access_policy(clusterName="policies", principalArn=ADMIN, policyArn=listed["AmazonEKSViewPolicy"],
+                                accessScope={"type": "namespace", "namespaces": ["team-a"]})
+    (associated,) = eks.list_associated_access_policies(clusterName="policies",
+                                                        principalArn=ADMIN)["associatedAccessPolicies"]
+    assert associated["accessScope"] == {"type": "namespace", "namespaces": ["team-a"]}
+    eks.delete_cluster(name="policies")
+
+
+def test_log_group_kms_key(plus):
+    logs, kms = plus.client("logs"), plus.client("kms")
+    key = kms.create_key(Description="selftest logs")["KeyMetadata"]["Arn"]
+    logs.create_log_group(logGroupName="/aws/eks/selftest/cluster")  # what EKS creates: no KMS key
+    logs.associate_kms_key(logGroupName="/aws/eks/selftest/cluster", kmsKeyId=key)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/eks/selftest/cluster")["logGroups"]
+    assert group["kmsKeyId"] == key
+    logs.disassociate_kms_key(logGroupName="/aws/eks/selftest/cluster")
+    (group,) = logs.describe_log_groups(logGroupNamePrefix="/aws/eks/selftest/cluster")["logGroups"]
+    assert "kmsKeyId" not in group
+    with pytest.raises(ClientError) as exc:
+        logs.associate_kms_key(logGroupName="/aws/eks/nothing/cluster", kmsKeyId=key)
+    assert code(exc) == "ResourceNotFoundException"
+    logs.delete_log_group(logGroupName="/aws/eks/selftest/cluster")
+
+
 # ----------------------------------------------------------------------------- stock moto still has the gaps
 
 
@@ -233,11 +444,20 @@ def test_stock_moto_still_has_the_gaps(stock):
     import moto.eks.responses as responses
     import moto.eks.urls as urls
 
-    # access_entries / cluster_updates: no handlers, no routes
+    import moto.logs.responses as logs_responses
+
+    # access_entries / access_policies / cluster_updates / cluster_versions / nodegroup_versions /
+    # addons: no handlers, no routes; logs_kms_key: no handlers
     for handler in ("create_access_entry", "describe_access_entry", "list_access_entries", "delete_access_entry",
-                    "associate_access_policy", "describe_update", "list_updates"):
+                    "associate_access_policy", "list_access_policies", "describe_update", "list_updates",
+                    "update_cluster_version", "update_nodegroup_version", "create_addon", "describe_addon",
+                    "list_addons", "update_addon", "delete_addon", "describe_addon_versions"):
         assert not hasattr(responses.EKSResponse, handler), f"moto now implements {handler}"
-    assert not any("access-entries" in path or "/updates" in path for path in urls.url_paths)
+    for handler in ("associate_kms_key", "disassociate_kms_key"):
+        assert not hasattr(logs_responses.LogsResponse, handler), f"moto now implements logs {handler}"
+    assert not any(word in path for path in urls.url_paths
+                   for word in ("access-entries", "access-policies", "/updates", "update-version", "addons"))
+    assert models.DEFAULT_KUBERNETES_VERSION == "1.19" and models.DEFAULT_RELEASE_VERSION == "1.19.8-20210414"
     # cluster_oidc_issuer: the issuer is formatted once per process; nodegroup_remote_access: a default key
     assert "/id/{" not in models.ISSUER_TEMPLATE
     assert models.DEFAULT_REMOTE_ACCESS == {"ec2SshKey": "eksKeypair"}
@@ -269,3 +489,32 @@ def test_stock_moto_still_has_the_gaps(stock):
         eks.tag_resource(resourceArn=nodegroup["nodegroupArn"], tags={"a": "b"})
     assert code(exc) == "ResourceNotFoundException", "moto now tags node groups (revisit tagging)"
     assert ec2.describe_security_groups()["SecurityGroups"]  # the stock server answered EC2 too
+
+    # cluster_versions / nodegroup_versions: 1.19 for anything created without a version, any
+    # version string taken, node groups at 1.19 in a newer cluster; no UpdateClusterVersion
+    assert second["version"] == "1.19", "moto's default Kubernetes version moved (revisit cluster_versions)"
+    assert cluster(stock, "stock-any", subnets, version="0.1")["version"] == "0.1", "moto now checks versions"
+    cluster(stock, "stock-new", subnets, version="1.35")
+    lagging = eks.create_nodegroup(clusterName="stock-new", nodegroupName="n", nodeRole=NODE_ROLE,
+                                   subnets=subnets)["nodegroup"]
+    assert (lagging["version"], lagging["releaseVersion"]) == ("1.19", "1.19.8-20210414"), \
+        "moto now gives node groups their cluster's version (revisit nodegroup_versions)"
+    for call in (lambda: eks.update_cluster_version(name="stock-new", version="1.36"),
+                 lambda: eks.update_nodegroup_version(clusterName="stock-new", nodegroupName="n"),
+                 lambda: eks.create_addon(clusterName="stock-new", addonName="coredns"),
+                 lambda: eks.describe_addon_versions(addonName="coredns", kubernetesVersion="1.35"),
+                 lambda: eks.list_access_policies()):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404, "moto now routes it"
+    # cluster_upgrade_policy: dropped
+    policy = cluster(stock, "stock-policy", subnets, upgradePolicy={"supportType": "STANDARD"})
+    assert "upgradePolicy" not in policy and "upgradePolicy" not in eks.describe_cluster(name="stock-policy")["cluster"], \
+        "moto now keeps upgradePolicy (drop cluster_upgrade_policy)"
+    # logs_kms_key: AssociateKmsKey is a 500 (NotImplementedError)
+    logs = stock.client("logs")
+    logs.create_log_group(logGroupName="/aws/eks/stock/cluster")
+    with pytest.raises(ClientError) as exc:
+        logs.associate_kms_key(logGroupName="/aws/eks/stock/cluster",
+                               kmsKeyId=stock.client("kms").create_key()["KeyMetadata"]["Arn"])
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500, "moto now implements AssociateKmsKey"

@@ -3,9 +3,10 @@
 ``inventory`` lists, per kind, the ids of every resource a stack like ours can create, leaving out
 what the emulator itself provides (the default VPC with its subnets/route table/IGW/SG, AWS-managed
 IAM policies, ``alias/aws/*`` KMS aliases, KMS keys already pending deletion, deleted NATs).
-Ids are the ones ``terraform import`` takes (node groups and access entries as
+Ids are the ones ``terraform import`` takes (node groups, access entries and add-ons as
 ``cluster:name``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
-must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch.
+must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch;
+``retained`` what a destroy of it leaves on purpose (``skip_destroy`` log groups).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
                                                                             clusterName=c)]
     found["eks_access_entries"] = [f"{c}:{p}" for c in clusters
                                    for p in eks.list_access_entries(clusterName=c).get("accessEntries", [])]
+    found["eks_addons"] = [f"{c}:{a}" for c in clusters for a in eks.list_addons(clusterName=c).get("addons", [])]
 
     found["sqs_queues"] = emu.client("sqs").list_queues().get("QueueUrls", [])
     events = emu.client("events")
@@ -77,6 +79,14 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
     found["log_groups"] = [g["logGroupName"] for g in
                            _pages(emu.client("logs"), "describe_log_groups", "logGroups")]
     return {kind: sorted(ids) for kind, ids in found.items()}
+
+
+def retained(doc: dict) -> dict[str, list[str]]:
+    """What a destroy of ``doc`` deliberately leaves behind: log groups with ``skip_destroy``
+    (Terraform only forgets them), by literal name."""
+    groups = doc.get("resource", {}).get("aws_cloudwatch_log_group", {}).values()
+    return nonempty({"log_groups": sorted(b["name"] for b in groups if b.get("skip_destroy") is True
+                                          and "${" not in b.get("name", "${"))})
 
 
 def nonempty(found: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -108,6 +118,7 @@ def expected_counts(doc: dict) -> dict[str, int]:
         "eks_clusters": n("aws_eks_cluster"),
         "eks_nodegroups": n("aws_eks_node_group"),
         "eks_access_entries": n("aws_eks_access_entry"),
+        "eks_addons": n("aws_eks_addon"),
         "sqs_queues": n("aws_sqs_queue"),
         "eventbridge_rules": n("aws_cloudwatch_event_rule"),
         "kms_keys": n("aws_kms_key"),

@@ -1,4 +1,4 @@
-"""moto's server plus the EKS fidelity patches this project's Terraform round-trips need.
+"""moto's server plus the EKS (and CloudWatch Logs) fidelity patches this project's Terraform round-trips need.
 
 Run it like ``moto_server``::
 
@@ -22,17 +22,36 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
 ``cluster_updates``         UpdateClusterConfig replaces the whole VPC config (losing the
                             cluster SG), ignores ``accessConfig``, answers without an
                             ``update``; DescribeUpdate/ListUpdates do not exist. In-place
-                            cluster / node group changes therefore cannot complete.
+                            cluster / node group / add-on changes therefore cannot complete.
+``cluster_versions``        a cluster without ``version`` runs 1.19, any version string is
+                            taken, and UpdateClusterVersion does not exist: a Kubernetes
+                            upgrade cannot be applied. EKS's rules: supported minors only, one
+                            minor per step, node groups at the cluster's version first.
+``cluster_upgrade_policy``  ``upgradePolicy`` is dropped on Create/UpdateClusterConfig: every
+                            plan wants to update ``aws_eks_cluster.upgrade_policy``.
 ``nodegroup_remote_access`` a node group created without ``remoteAccess`` gets an invented
                             ``{ec2SshKey: eksKeypair}`` and a fake remote-access SG id, so every
                             plan wants to replace ``aws_eks_node_group``.
 ``nodegroup_update_config`` CreateNodegroup drops ``updateConfig``; DescribeNodegroup returns
                             none (EKS: the request's, default ``{maxUnavailable: 1}``), so every
                             plan wants to update ``aws_eks_node_group.update_config``.
+``nodegroup_versions``      a node group defaults to 1.19 / release 1.19.8-20210414 whatever its
+                            cluster runs; UpdateNodegroupVersion does not exist, so
+                            ``aws_eks_node_group.version`` cannot follow a cluster upgrade.
+``addons``                  EKS add-ons are not implemented (no routes): ``aws_eks_addon`` and
+                            ``data.aws_eks_addon_version`` fail. Versions per Kubernetes minor
+                            1.30-1.36 with one ``defaultVersion`` each (``ADDON_VERSIONS``).
 ``access_entries``          EKS access entries and access-policy associations are not
                             implemented (no routes): ``aws_eks_access_entry`` cannot be created.
+``access_policies``         AssociateAccessPolicy (of ``access_entries``) takes any policy ARN
+                            and scope; EKS refuses unknown policies, malformed scopes and
+                            policies on node-type entries. ListAccessPolicies does not exist.
 ``tagging``                 TagResource/UntagResource/ListTagsForResource only know clusters;
-                            tag changes on node groups and access entries fail.
+                            tag changes on node groups, access entries and add-ons fail.
+``logs_kms_key``            CloudWatch Logs has no AssociateKmsKey/DisassociateKmsKey (500, the
+                            provider retries for minutes): an imported log group (EKS re-creates
+                            ``/aws/eks/<name>/cluster`` after a destroy) cannot get its
+                            ``kms_key_id``.
 ==========================  ================================================================
 
 The patches are written against moto **5.2.5** internals (class attributes, private response
@@ -901,6 +920,55 @@ def access_entries() -> None:
     urls.url_paths["{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<rest>.+)$"] = urls.response.dispatch
 
 
+#: The EKS access policies (ListAccessPolicies; ``arn:<partition>:eks::aws:cluster-access-policy/<name>``).
+ACCESS_POLICIES = ("AmazonEKSAdminPolicy", "AmazonEKSAdminViewPolicy", "AmazonEKSAutoNodePolicy",
+                   "AmazonEKSBlockStoragePolicy", "AmazonEKSClusterAdminPolicy", "AmazonEKSComputePolicy",
+                   "AmazonEKSEditPolicy", "AmazonEKSLoadBalancingPolicy", "AmazonEKSNetworkingPolicy",
+                   "AmazonEKSViewPolicy", "AmazonEMRJobPolicy")
+
+
+def access_policies() -> None:
+    """Gap (after ``access_entries``): AssociateAccessPolicy takes any policy ARN and access scope,
+    where EKS refuses a policy that is not one of its access policies, a ``namespace`` scope
+    without namespaces (or a ``cluster`` scope with some), and policies on node-type entries
+    (EC2_LINUX, EC2_WINDOWS, FARGATE_LINUX, HYBRID_LINUX); a wrong ARN or scope in the stack would
+    pass here and fail in AWS. ListAccessPolicies does not exist. This patch adds the checks
+    (InvalidParameterException; the wording is the emulator's) and ListAccessPolicies."""
+    _, responses, urls = _eks()
+    from moto.core.responses import ActionResult
+
+    def make_associate(original: Callable) -> Callable:
+        def associate_access_policy(self: Any) -> Any:
+            entry = _entry(self)
+            arn = self._get_param("policyArn") or ""
+            prefix, _, policy = arn.rpartition("/")
+            if not (prefix.startswith("arn:aws") and prefix.endswith(":eks::aws:cluster-access-policy")
+                    and policy in ACCESS_POLICIES):
+                raise _invalid(f"The policy {arn} is not an EKS access policy (see list-access-policies).")
+            if entry.type in AccessEntry.NODE_TYPES:
+                raise _invalid(f"Access policies cannot be associated with an access entry of type {entry.type}.")
+            scope = self._get_param("accessScope") or {}
+            kind, namespaces = scope.get("type"), scope.get("namespaces") or []
+            if kind not in ("cluster", "namespace"):
+                raise _invalid(f"accessScope type must be cluster or namespace, not {kind!r}.")
+            if (kind == "namespace") != bool(namespaces):
+                raise _invalid("A namespace accessScope needs namespaces; a cluster accessScope takes none.")
+            return original(self)
+
+        return associate_access_policy
+
+    def list_access_policies(self: Any) -> Any:
+        partition = "aws"  # EKS's access policies are global: arn:aws:eks::aws:...
+        return ActionResult({"accessPolicies": [
+            {"name": name, "arn": f"arn:{partition}:eks::aws:cluster-access-policy/{name}"} for name in ACCESS_POLICIES]})
+
+    if hasattr(responses.EKSResponse, "list_access_policies"):
+        raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: EKSResponse.list_access_policies exists")
+    _wrap(responses.EKSResponse, "associate_access_policy", make_associate)
+    responses.EKSResponse.list_access_policies = list_access_policies
+    urls.url_paths["{0}/access-policies$"] = urls.response.dispatch
+
+
 # ----------------------------------------------------------------------------- tagging
 
 
@@ -987,6 +1055,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     nodegroup_versions,
     addons,
     access_entries,
+    access_policies,
     tagging,
     logs_kms_key,
 )
@@ -1009,7 +1078,7 @@ def main(argv: list[str] | None = None) -> None:
     apply()
     from moto.server import main as moto_main
 
-    _log(f"moto {PINNED_MOTO_VERSION} + {len(PATCHES)} EKS patches: {', '.join(p.__name__ for p in PATCHES)}")
+    _log(f"moto {PINNED_MOTO_VERSION} + {len(PATCHES)} patches: {', '.join(p.__name__ for p in PATCHES)}")
     moto_main(argv if argv is not None else sys.argv[1:])
 
 
