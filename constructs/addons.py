@@ -2,9 +2,10 @@
 
 Creates:
 - the EKS managed add-ons **vpc-cni**, **kube-proxy** and **coredns**, each at EKS's default
-  version for the cluster's Kubernetes version (``data.aws_eks_addon_version`` keyed on the
-  cluster's ``version`` attribute): a control-plane step moves them after the control plane, in
-  the same apply. EKS installs self-managed copies with a new cluster; ``OVERWRITE`` adopts them.
+  version for the configured Kubernetes version (``data.aws_eks_addon_version``, read at plan, so
+  the plan shows the versions it moves to). They depend on the controller node group, which takes
+  the cluster's ``version`` attribute: a control-plane step updates the control plane, then the
+  node group, then the add-ons, in one apply. EKS installs self-managed copies with a new cluster; ``OVERWRITE`` adopts them.
   CoreDNS runs on the controller node group (node selector + its taint's toleration), so DNS never
   depends on nodes Karpenter may consolidate away;
 - the **aws-ebs-csi-driver** add-on with its own IRSA role (``AmazonEBSCSIDriverPolicy``, trusted
@@ -87,7 +88,7 @@ class Addons(Construct):
         self.addons: dict[str, EksAddon] = {}
         for addon in versions.EKS_ADDONS:
             version = DataAwsEksAddonVersion(self, f"{addon}-version", addon_name=addon,
-                                             kubernetes_version=cluster.cluster.version, most_recent=False)
+                                             kubernetes_version=cluster.version, most_recent=False)
             settings = addon_configuration(addon)
             self.addons[addon] = EksAddon(
                 self, addon, cluster_name=cluster.name, addon_name=addon, addon_version=version.version,

@@ -2,7 +2,10 @@
 
 Creates:
 - the control-plane log group ``/aws/eks/<name>/cluster`` (KMS-encrypted, configured retention)
-  *before* the cluster, so EKS does not create an unmanaged, never-expiring one first;
+  *before* the cluster, so EKS does not create an unmanaged, never-expiring one first. It survives
+  a destroy (``skip_destroy``: audit logs outlive the cluster for their retention), and an
+  ``import`` block adopts an existing group of that name, kept or re-created by EKS after a destroy;
+  without it the next apply of the environment fails with "already exists";
 - the **EKS cluster**: private + public endpoint (public limited to ``public_access_cidrs``), nodes
   in the private subnets, all five control-plane log types, secrets envelope-encrypted with the
   stack's KMS key, ``access_config`` = ``API_AND_CONFIG_MAP`` with
@@ -27,7 +30,7 @@ Creates:
   (``aws_ec2_tag``): the EC2NodeClass selects its security group by that tag.
 
 Takes ``config`` (ClusterConfig), ``name``, ``region``, the ``network`` and ``iam`` layers and the KMS
-key ARN. Exposes ``cluster`` and its ``name``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
+key ARN. Exposes ``cluster`` and its ``name``/``version``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
 ``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``
 (the admins' entries and policy associations: in-cluster resources keep them until they are gone,
 or a destroy run by an admin loses its access half-way), ``discovery_tag``,
@@ -36,8 +39,9 @@ or a destroy run by an admin loses its access half-way), ``discovery_tag``,
 
 from __future__ import annotations
 
-from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle, Token
+from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle, TerraformStack, Token
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_cloudwatch_log_groups import DataAwsCloudwatchLogGroups
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
 from cdktf_cdktf_provider_aws.data_aws_eks_clusters import DataAwsEksClusters
 from cdktf_cdktf_provider_aws.data_aws_iam_session_context import DataAwsIamSessionContext
@@ -106,8 +110,21 @@ class Cluster(Construct):
                           "cluster.version to the running version or the next minor, apply, and step on from there "
                           "(if AWS upgraded the cluster by itself, set cluster.version to the version it runs).")
 
-        logs = CloudwatchLogGroup(self, "log-group", name=names.derived("cluster_log_group", name),
-                                  retention_in_days=config.log_retention_days, kms_key_id=kms_key_arn)
+        log_group_name = names.derived("cluster_log_group", name)
+        logs = CloudwatchLogGroup(self, "log-group", name=log_group_name, retention_in_days=config.log_retention_days,
+                                  kms_key_id=kms_key_arn, skip_destroy=True)
+        # EKS re-creates the group from late deliveries after its cluster is deleted (no retention, no
+        # KMS), and the group outlives a destroy on purpose (skip_destroy); either way the next apply
+        # adopts the existing group instead of failing "already exists". The import runs only when a
+        # group of exactly that name exists (the prefix also matches e.g. <name>/cluster-audit) and
+        # is a no-op once it is in state. The lookup depends on the literal name only: anything
+        # unknown at plan would make the import's for_each unknown, which Terraform refuses.
+        existing = DataAwsCloudwatchLogGroups(self, "existing-log-group", log_group_name_prefix=log_group_name)
+        TerraformStack.of(self).add_override("import", [{
+            "for_each": f'${{toset([for n in {existing.fqn}.log_group_names : n if n == "{log_group_name}"])}}',
+            "to": f"{logs.terraform_resource_type}.{logs.friendly_unique_id}",
+            "id": "${each.value}",
+        }])
 
         self.cluster = EksCluster(
             self, "cluster",
@@ -131,16 +148,19 @@ class Cluster(Construct):
             lifecycle=TerraformResourceLifecycle(precondition=[one_step]),
         )
         self.name: str = self.cluster.name
+        self.version: str = config.version  # the target version, known at plan
         self.arn: str = self.cluster.arn
         self.endpoint: str = self.cluster.endpoint
         self.ca_data: str = self.cluster.certificate_authority.get(0).data
         self.security_group_id: str = self.cluster.vpc_config.cluster_security_group_id
         self.oidc_issuer_url: str = self.cluster.identity.get(0).oidc.get(0).issuer
-        self.oidc_issuer_host: str = Fn.replace(self.oidc_issuer_url, "https://", "")
 
         self.oidc_provider = IamOpenidConnectProvider(self, "oidc-provider", url=self.oidc_issuer_url,
                                                       client_id_list=["sts.amazonaws.com"])
         self.oidc_provider_arn: str = self.oidc_provider.arn
+        # From the provider, not the cluster: a version update leaves the provider untouched, so the
+        # IRSA trust documents stay known at plan instead of showing every role as changing.
+        self.oidc_issuer_host: str = Fn.replace(self.oidc_provider.url, "https://", "")
 
         self.node_group = EksNodeGroup(
             self, "controller-nodes",

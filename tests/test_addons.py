@@ -27,16 +27,16 @@ def test_the_four_managed_addons_adopt_what_eks_installed(env_json):
 
 
 def test_addon_versions_follow_the_clusters_version_after_the_control_plane_moves(env_json):
-    """Each version is EKS's default for the cluster's *current* version (a reference, not the config
-    value), so a control-plane step moves the add-ons after the control plane, in the same apply."""
-    cluster_key = next(iter(resources(env_json, "aws_eks_cluster")))
+    """Each version is EKS's default for the configured version, read at plan (the plan shows it);
+    the add-on waits for the node group, which waits for the control plane: one step, in order."""
+    group = next(iter(resources(env_json, "aws_eks_node_group")))
     lookups = env_json["data"]["aws_eks_addon_version"]
     for name, addon in _addons(env_json).items():
         rtype, key = ref_id(addon["addon_version"])
         assert rtype == "aws_eks_addon_version"
         lookup = lookups[key]
-        assert lookup["addon_name"] == name and lookup["most_recent"] is False
-        assert lookup["kubernetes_version"] == f"${{aws_eks_cluster.{cluster_key}.version}}"
+        assert lookup == {"//": lookup["//"], "addon_name": name, "kubernetes_version": "1.36", "most_recent": False}
+        assert f"aws_eks_node_group.{group}" in addon["depends_on"]
 
 
 def test_node_group_follows_the_cluster_version(env_json):

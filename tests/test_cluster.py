@@ -153,3 +153,31 @@ def test_plan_refuses_more_than_one_minor_step_from_the_running_cluster(synth):
     minor = f'tonumber(split(".", {version})[1])'
     assert check["condition"] == f"${{{minor} <= 36 && 36 <= {minor} + 1}}"
     assert check["error_message"].startswith(f"cluster.version 1.36 cannot follow the running cluster's ${{{version}}}")
+
+
+def test_control_plane_log_group_outlives_a_destroy_and_is_adopted_when_it_exists(synth):
+    """EKS re-creates /aws/eks/<name>/cluster after a destroy (DESIGN fact 14): the stack keeps the
+    group and imports one of exactly that name when it exists outside state."""
+    doc = synth["prod"]
+    (key, group), = ((k, g) for k, g in resources(doc, "aws_cloudwatch_log_group").items() if "log-group" in k)
+    assert group["name"] == "/aws/eks/platform-prod/cluster" and group["skip_destroy"] is True
+    (lookup_key, lookup), = doc["data"]["aws_cloudwatch_log_groups"].items()
+    assert lookup["log_group_name_prefix"] == "/aws/eks/platform-prod/cluster" and "depends_on" not in lookup
+    (block,) = doc["import"]
+    assert block == {
+        "for_each": (f"${{toset([for n in data.aws_cloudwatch_log_groups.{lookup_key}.log_group_names : "
+                     f'n if n == "/aws/eks/platform-prod/cluster"])}}'),
+        "to": f"aws_cloudwatch_log_group.{key}",
+        "id": "${each.value}",
+    }
+
+
+def test_irsa_trusts_read_the_issuer_from_the_oidc_provider(synth):
+    """Not from the cluster: a version update then leaves every IRSA role's trust known at plan."""
+    doc = synth["prod"]
+    provider = next(iter(resources(doc, "aws_iam_openid_connect_provider")))
+    for statement in (s for d in doc["data"]["aws_iam_policy_document"].values() for s in d["statement"]
+                      if "sts:AssumeRoleWithWebIdentity" in s["actions"]):
+        for condition in statement["condition"]:
+            assert condition["variable"].startswith(
+                f'${{replace(aws_iam_openid_connect_provider.{provider}.url, "https://", "")}}:')

@@ -312,7 +312,7 @@ def test_irsa_trust_is_limited_to_one_service_account(env_json):
         ("StringEquals", "aud"): ["sts.amazonaws.com"],
     }
     for (_, variable) in conditions(stmt):
-        assert variable.startswith('${replace(aws_eks_cluster.') and variable.endswith((":sub", ":aud"))
+        assert variable.startswith('${replace(aws_iam_openid_connect_provider.') and variable.endswith((":sub", ":aud"))
 
 
 def test_upstream_template_has_the_six_controller_policies(upstream):

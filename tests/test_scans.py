@@ -87,13 +87,27 @@ def _check_entries(entries: list[dict], required: set[str], allowed: set[str], s
 # ----------------------------------------------------------------------------- checkov
 
 
-def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth):
+def _scannable_copies(synth, stacks: list[str], root: Path) -> list[str]:
+    """Each stack's JSON without its top-level ``import`` blocks, as ``<stack>/cdk.tf.json`` under
+    ``root``: checkov 3.3.30's Terraform JSON parser fails on an import block with ``for_each`` (a
+    parsing error, not a finding), and an import block creates nothing a security check could judge."""
+    files = []
+    for stack in stacks:
+        doc = {k: v for k, v in synth[stack].items() if k != "import"}
+        path = root / stack / "cdk.tf.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=2))
+        files.append(str(path.relative_to(root)))
+    return files
+
+
+def test_checkov_passes_every_stack_with_only_reasoned_suppressions(synth, tmp_path):
     suppressions: list[dict] = _load("checkov_suppressions.yaml") or []
     _check_entries(suppressions, {"check", "resource", "reason"}, {"check", "resource", "reason"},
                    "checkov_suppressions.yaml")
     scanned = _stacks(synth)
-    root = synth.outdir / "stacks"
-    files = [str(synth.path(s).relative_to(root)) for s in scanned]
+    root = tmp_path / "stacks"
+    files = _scannable_copies(synth, scanned, root)
 
     started = time.monotonic()
     proc = subprocess.run(
