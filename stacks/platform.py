@@ -32,6 +32,9 @@ from model import names
 from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
 
+REQUIRED_TERRAFORM = ">= 1.10.1"
+
+
 class PlatformStack(TerraformStack):
     """VPC + EKS + IAM + Karpenter for one environment (``environment`` names the stack)."""
 
@@ -40,6 +43,9 @@ class PlatformStack(TerraformStack):
         self.environment = environment
         self.config = config
         self.tags = {"Environment": environment, "ManagedBy": "cdktf", "Cluster": config.name, **config.tags}
+        # 1.10: the S3 backend's native lock file; 1.10.1: an import block with for_each onto a
+        # resource without one (the control-plane log group's adoption, constructs/cluster.py).
+        self.add_override("terraform.required_version", REQUIRED_TERRAFORM)
         self._backend(environment, config)
         self._aws_provider(config)
 

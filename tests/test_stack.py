@@ -109,3 +109,8 @@ def test_no_block_was_silently_dropped(synth):
     """jsii turns a nested dict it cannot map to a struct into ``{}`` without an error: catch that."""
     for stack in ("dev", "prod", "t-cloud", "state-bootstrap"):
         assert list(_empty_blocks(synth[stack])) == [], stack
+
+
+def test_the_json_names_the_terraform_it_needs(env_json):
+    """1.10: the S3 lock file; 1.10.1: an import for_each onto a resource without for_each."""
+    assert env_json["terraform"]["required_version"] == ">= 1.10.1"
