@@ -297,3 +297,15 @@ def test_readme_configuration_reference_is_generated_from_the_models():
     assert readme_with_reference(text) == text, "run: pipenv run python -m stacks.schema"
     for key in ("`network.vpc_cidr`", "`cluster.node_desired_size`", "`karpenter.version`", "`backend.bucket` (s3)"):
         assert key in text
+
+
+def test_a_karpenter_release_too_new_for_the_cluster_is_refused(tmp_path, monkeypatch):
+    """Both directions: a release whose lowest supported Kubernetes is above the cluster's."""
+    from model import versions
+
+    monkeypatch.setitem(versions.KARPENTER, "1.14", versions.KarpenterMinor("1.33", "1.36"))
+    old = {"cluster": {"version": "1.32"}, "karpenter": {"ami_alias": "al2023@v20260714"}}
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, _merge(MINIMAL, old)), today=dt.date(2026, 11, 29))
+    assert str(err.value) == ("env.yaml: karpenter.version 1.14.1 supports Kubernetes 1.33 to 1.36, not cluster.version "
+                              "1.32; upgrade the cluster to 1.33 first or use an older Karpenter release")
