@@ -24,7 +24,8 @@ node group, so a destroy removes them while the cluster can still be reached and
 
 Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers and ``nvidia_device_plugin`` (bool);
 the Kubernetes/Helm providers are created by the stack. Exposes ``addons`` (by name), ``networking``
-(vpc-cni, kube-proxy, coredns: what every in-cluster release needs until it is gone),
+(vpc-cni, kube-proxy, coredns), ``in_cluster`` (what every in-cluster resource needs until it is
+gone: egress, the controller node group, admin access, pod networking),
 ``ebs_csi_role``, ``storage_class`` and ``device_plugin`` (or None).
 """
 
@@ -43,13 +44,12 @@ from constructs.cluster import Cluster
 from constructs.iam import Iam, IrsaRole
 from constructs.network import Network
 from model import names, versions
-from model.cluster import CONTROLLER_LABEL, CONTROLLER_TAINT
+from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
 from model.karpenter import to_yaml
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
-CRITICAL_ADDONS_TOLERATION = {"key": CONTROLLER_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
-ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [CRITICAL_ADDONS_TOLERATION]}
+ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [dict(CONTROLLER_TOLERATION)]}
 
 
 def addon_configuration(addon: str) -> dict | None:
@@ -99,7 +99,9 @@ class Addons(Construct):
             )
 
         self.networking = [self.addons[a] for a in ("vpc-cni", "kube-proxy", "coredns")]
-        in_cluster = [*network.egress, cluster.node_group, *cluster.admin_access, *self.networking]
+        self.in_cluster: list[Construct] = [*network.egress, cluster.node_group, *cluster.admin_access,
+                                            *self.networking]
+        in_cluster = self.in_cluster
         self.storage_class = StorageClassV1(
             self, "gp3-storage-class",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},

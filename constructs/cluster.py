@@ -34,12 +34,13 @@ key ARN. Exposes ``cluster`` and its ``name``/``version``/``endpoint``/``arn``/`
 ``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``
 (the admins' entries and policy associations: in-cluster resources keep them until they are gone,
 or a destroy run by an admin loses its access half-way), ``discovery_tag``,
-``security_group_id`` and ``kubeconfig`` (exec-based, holds no secret).
+``security_group_id``, ``kubeconfig`` (exec-based, holds no secret) and ``imports`` (the log group's
+import block, which the stack writes: Terraform keeps import blocks at the top level).
 """
 
 from __future__ import annotations
 
-from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle, TerraformStack, Token
+from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_cloudwatch_log_groups import DataAwsCloudwatchLogGroups
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
@@ -56,16 +57,9 @@ from constructs import Construct
 from constructs.iam import Iam
 from constructs.network import Network
 from model import names
-from model.cluster import ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_TAINT, ClusterConfig
+from model.cluster import ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_TAINT, ClusterConfig, admin_key
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-
-
-def admin_key(arn: str) -> str:
-    """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``)."""
-    account, resource = arn.split(":", 5)[4:]
-    kind, _, path = resource.partition("/")
-    return "".join(c if c.isalnum() or c == "-" else "-" for c in f"{account}-{kind}-{path.rsplit('/', 1)[-1]}")
 
 
 def kubeconfig(*, name: str, region: str, endpoint: str, ca_data: str) -> str:
@@ -95,9 +89,9 @@ class Cluster(Construct):
 
         # The running cluster's version, if this cluster exists already (read at plan): EKS moves one
         # minor version per update and never down, so refuse anything else at plan, with the numbers.
-        existing = DataAwsEksClusters(self, "existing-clusters")
-        running = DataAwsEksCluster(self, "running", name=name,
-                                    count=Token.as_number(Fn.conditional(Fn.contains(existing.names, name), 1, 0)))
+        clusters = DataAwsEksClusters(self, "existing-clusters")
+        exists = Fn.contains(clusters.names, name)
+        running = DataAwsEksCluster(self, "running", name=name, count=Token.as_number(Fn.conditional(exists, 1, 0)))
         # no running cluster: compare the target with itself (HCL's || does not guard evaluation errors)
         running_version = (f"coalesce(one(data.aws_eks_cluster.{running.friendly_unique_id}[*].version), "
                            f'"{config.version}")')
@@ -119,12 +113,12 @@ class Cluster(Construct):
         # group of exactly that name exists (the prefix also matches e.g. <name>/cluster-audit) and
         # is a no-op once it is in state. The lookup depends on the literal name only: anything
         # unknown at plan would make the import's for_each unknown, which Terraform refuses.
-        existing = DataAwsCloudwatchLogGroups(self, "existing-log-group", log_group_name_prefix=log_group_name)
-        TerraformStack.of(self).add_override("import", [{
-            "for_each": f'${{toset([for n in {existing.fqn}.log_group_names : n if n == "{log_group_name}"])}}',
+        groups = DataAwsCloudwatchLogGroups(self, "existing-log-group", log_group_name_prefix=log_group_name)
+        self.imports: list[dict[str, str]] = [{
+            "for_each": f'${{toset([for n in {groups.fqn}.log_group_names : n if n == "{log_group_name}"])}}',
             "to": f"{logs.terraform_resource_type}.{logs.friendly_unique_id}",
             "id": "${each.value}",
-        }])
+        }]
 
         self.cluster = EksCluster(
             self, "cluster",
@@ -186,14 +180,15 @@ class Cluster(Construct):
         self.admin_access: list[EksAccessEntry | EksAccessPolicyAssociation] = []
         if config.admin_principal_arns:
             # The creator's entry exists already (bootstrap_cluster_creator_admin_permissions): a second
-            # CreateAccessEntry for it fails (ResourceInUseException). Refuse that at plan, by name.
+            # CreateAccessEntry for it fails (ResourceInUseException). Refuse that at plan, by name,
+            # while the cluster is being created (later, a listed admin runs plans as itself).
             caller = DataAwsIamSessionContext(self, "caller", arn=iam.aws.caller_arn)
         for arn in config.admin_principal_arns:
             key = admin_key(arn)
             entry = EksAccessEntry(
                 self, f"admin-{key}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD",
                 lifecycle=TerraformResourceLifecycle(precondition=[Precondition(
-                    condition=Op.neq(caller.issuer_arn, arn),
+                    condition=Op.or_(exists, Op.neq(caller.issuer_arn, arn)),
                     error_message=f"cluster.admin_principal_arns lists {arn}, the identity running this apply: EKS "
                                      "made the cluster's creator an admin already and refuses a second access entry "
                                      "for it. Remove it from the list (keep it for the other roles).",

@@ -27,9 +27,10 @@ Creates:
 
 Destroy order (Terraform destroys in reverse dependency order only): the NodePools release goes
 first, while Karpenter still runs to drain and terminate the nodes it launched: its uninstall waits
-until the NodePools and EC2NodeClass are deleted, for up to the longest pool
-``termination_grace_period`` plus 10 minutes (its Helm timeout); in ``exec`` mode a destroy-time wait
-(aws CLI) then holds the Karpenter release until EC2 reports those instances terminated.
+until the NodePools and EC2NodeClass are deleted (its Helm timeout is the longest pool
+``termination_grace_period`` plus 10 minutes, or ``helm_timeout_seconds`` if longer); in ``exec``
+mode a destroy-time wait (aws CLI, up to 10 minutes) then holds the Karpenter release until EC2
+reports those instances terminated.
 Every release and Kubernetes object here depends on the network's ``egress`` (NAT, routes, IGW),
 the controller node group, the node access entry and role, the admins' access entries, the
 security-group discovery tag, the add-ons (pod networking, and the EBS CSI driver with its
@@ -109,9 +110,8 @@ class Karpenter(Construct):
                  wait_for_node_cleanup: bool) -> None:
         super().__init__(scope, id_)
         # what must outlive every Kubernetes object and release here (see the module docstring)
-        keep = [*network.egress, cluster.node_group, cluster.node_access_entry, *iam.node_role_attachments,
-                *cluster.admin_access, cluster.discovery_tag, *addons.networking, addons.addons["aws-ebs-csi-driver"],
-                addons.storage_class]
+        keep = [*addons.in_cluster, cluster.node_access_entry, *iam.node_role_attachments, cluster.discovery_tag,
+                addons.addons["aws-ebs-csi-driver"], addons.storage_class]
 
         # ---- interruption handling
         self.queue = SqsQueue(self, "interruption-queue", name=names.derived("queue", name), message_retention_seconds=300,
@@ -177,7 +177,7 @@ class Karpenter(Construct):
         after_karpenter = [self.release]
         if wait_for_node_cleanup:
             # Destroyed after the NodePools release and before the Karpenter release (see NODE_CLEANUP_WAIT).
-            attempts = (longest_drain_seconds(config) + CLEANUP_MARGIN_SECONDS) // 10
+            attempts = CLEANUP_MARGIN_SECONDS // 10  # the drain itself was waited for by the NodePools release
             waiter = DataResource(self, "node-cleanup-wait",
                                   input={"cluster": name, "region": iam.aws.region, "attempts": str(attempts)},
                                   depends_on=[self.release, *keep], provisioners=[LocalExecProvisioner(

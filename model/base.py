@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -53,6 +52,3 @@ def hint(pattern: str, words: str) -> str:
     FORMAT_HINTS[pattern] = words
     return pattern
 
-
-def matches(pattern: str, value: str) -> bool:
-    return re.fullmatch(pattern, value) is not None

@@ -22,8 +22,17 @@ PRINCIPAL_ARN_PATTERN = hint(
 CONTROLLER_LABEL = {"karpenter.sh/controller": "true"}
 CONTROLLER_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}
 """The controller node group's taint as EKS spells it (Kubernetes spells the effect NoSchedule)."""
+CONTROLLER_TOLERATION = {"key": CONTROLLER_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
+"""What a pod placed on the controller nodes tolerates (Karpenter, CoreDNS, the EBS CSI controller)."""
 
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+
+
+def admin_key(arn: str) -> str:
+    """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``)."""
+    account, resource = arn.split(":", 5)[4:]
+    kind, _, path = resource.partition("/")
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in f"{account}-{kind}-{path.rsplit('/', 1)[-1]}")
 
 
 class ClusterConfig(Model):
@@ -71,6 +80,13 @@ class ClusterConfig(Model):
     def _unique_admins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(v)) != len(v):
             raise ValueError("lists the same ARN twice; keep one")
+        keys: dict[str, str] = {}
+        for arn in v:
+            other = keys.setdefault(admin_key(arn), arn)
+            if other != arn:
+                raise ValueError(f"{other} and {arn} differ only in characters other than letters, digits and '-' "
+                                 "in the same account and kind, so their access entries would get the same id; "
+                                 "list one of them")
         return v
 
     @model_validator(mode="after")

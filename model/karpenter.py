@@ -6,9 +6,9 @@ The objects follow Karpenter 1.14.1's CRDs, including the CEL rules the API serv
 top of the JSON Schema (``x-kubernetes-validations``; tests/test_cel.py evaluates them): a
 NodePool's template labels may not use the ``karpenter.sh`` domain (except ``capacity-type``),
 ``karpenter.k8s.aws`` (except its well-known keys) or ``kubernetes.io/hostname``. Kubernetes also
-reserves ``kubernetes.io`` and ``k8s.io`` for itself (the kubelet may not set such node labels, except
-under ``node.kubernetes.io`` and ``node-restriction.kubernetes.io``). The config refuses those up
-front; Karpenter already labels each node ``karpenter.sh/nodepool=<pool>``.
+reserves ``kubernetes.io`` and ``k8s.io`` for itself (Karpenter refuses such labels except under
+``node.kubernetes.io`` and ``node-restriction.kubernetes.io``, its LabelDomainExceptions). The config
+refuses those up front; Karpenter already labels each node ``karpenter.sh/nodepool=<pool>``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from model import versions
 from model.base import Duration, Model, hint
-from model.cluster import CONTROLLER_LABEL, CONTROLLER_TAINT
+from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
 
 NODE_CLASS = "default"
 SEMVER_PATTERN = hint(r"^\d+\.\d+\.\d+$", "use a full release number such as 1.14.1 (no leading 'v')")
@@ -58,7 +58,9 @@ def reserved_label_problem(key: str) -> str | None:
     if key in ALLOWED_RESERVED_KEYS or any(domain == d or domain.endswith("." + d) for d in ALLOWED_RESERVED_DOMAINS):
         return None
     for reserved in RESERVED_LABEL_DOMAINS:
-        if domain == reserved or domain.endswith("." + reserved):
+        # the CRD's CEL rules test endsWith("karpenter.sh") without a dot: mykarpenter.sh is refused too
+        dotless = reserved in ("karpenter.sh", "karpenter.k8s.aws")
+        if domain == reserved or domain.endswith(reserved if dotless else "." + reserved):
             return (f"label {key} uses the {reserved} domain, which Kubernetes and Karpenter reserve (Karpenter "
                     f"already labels each node karpenter.sh/nodepool=<pool>); use your own domain, e.g. example.com/{key.split('/')[-1]}")
     return None
@@ -312,7 +314,7 @@ def controller_values(*, name: str, endpoint: str, queue_name: str, replicas: in
         "dnsPolicy": "Default",
         "nodeSelector": {"kubernetes.io/os": "linux", **CONTROLLER_LABEL},
         # tolerates the controller node group's taint (EKS spells NO_SCHEDULE, Kubernetes NoSchedule)
-        "tolerations": [{"key": CONTROLLER_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [dict(CONTROLLER_TOLERATION)],
         "controller": {"resources": {"requests": resources, "limits": resources}},
         "logLevel": config.log_level,
     }

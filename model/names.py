@@ -2,7 +2,10 @@
 
 The config accepts a cluster name only as long as every name derived from it fits
 (``MAX_NAME_LENGTH``): what AWS would refuse at apply is refused at synth, and nothing shorter.
-The layers take their names from here, so the table cannot drift from what is created.
+Most layers take their names from here; the few built beside their resources (the five controller
+policy names, the interruption rules' suffixes, the cluster tag key) are listed by their longest
+form. tests/test_limits.py checks every name in the synthesized JSON at the longest accepted name,
+so neither can drift past a limit unnoticed.
 
 Limits (AWS documentation, "IAM and AWS STS quotas", "Amazon EventBridge quotas", "Amazon SQS
 quotas", "CreateCluster"): IAM role names 64 characters, IAM policy names 128, EventBridge rule
@@ -23,7 +26,7 @@ TEMPLATES: dict[str, tuple[str, int]] = {
     "ebs_csi_role": ("{name}-ebs-csi-driver", 64),
     "flow_logs_role": ("{name}-vpc-flow-logs", 64),
     "controller_policy": ("KarpenterControllerResourceDiscoveryPolicy-{name}", 128),  # the longest of the five
-    "interruption_rule": ("{name}-karpenter-rebalance", 64),  # the longest rule suffix (INTERRUPTION_RULE_KEYS)
+    "interruption_rule": ("{name}-karpenter-rebalance", 64),  # the longest suffix (karpenter.INTERRUPTION_EVENTS)
     "kms_alias": ("alias/{name}", 256),
     "cluster_log_group": ("/aws/eks/{name}/cluster", 512),
     "flow_log_group": ("/aws/vpc/{name}/flow-logs", 512),

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 DEFAULT_KUBERNETES = "1.36"  # newest on EKS, standard support until 2027-08-02: the longest runway
 DEFAULT_KARPENTER = "1.14.1"  # newest release verified (2026-08-20); its spec is vendored in tests/fixtures
-DEFAULT_AMI_ALIAS = "al2023@v20260714"  # newest AMI release with a changelog entry; covers 1.30-1.36
 
 
 # ----------------------------------------------------------------------------- EKS calendar
@@ -53,7 +52,7 @@ EKS_CALENDAR: dict[str, EksVersion] = {
     "1.35": EksVersion(_dt.date(2026, 1, 27), _dt.date(2027, 3, 27), _dt.date(2028, 3, 27)),
     "1.36": EksVersion(_dt.date(2026, 6, 2), _dt.date(2027, 8, 2), _dt.date(2028, 8, 2)),
 }
-EXTENDED_SUPPORT_WARNING_DAYS = 90  # warn this long before extended support ends
+STANDARD_SUPPORT_WARNING_DAYS = 90  # warn this long before standard support ends
 
 
 # ----------------------------------------------------------------------------- Karpenter
@@ -190,6 +189,9 @@ AL2023_RELEASES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+DEFAULT_AMI_ALIAS = f"al2023@{AL2023_RELEASES[0][0]}"  # the newest release with a changelog entry (1.30-1.36)
+
+
 # ----------------------------------------------------------------------------- queries
 
 
@@ -212,12 +214,17 @@ def karpenter_range(karpenter: str) -> tuple[str, str] | None:
     return known.min_k8s, top
 
 
-def karpenter_for(k8s: str) -> str | None:
-    """The oldest Karpenter release (x.y.z) that supports Kubernetes ``k8s``, or None."""
+def karpenter_for(k8s: str, at_least: str = "0.0.0") -> str | None:
+    """The oldest Karpenter release (x.y.z), not older than ``at_least``, that supports Kubernetes
+    ``k8s``; None when no release in the table does."""
     for name, known in sorted(KARPENTER.items(), key=lambda item: minor(item[0])):
-        if minor(known.min_k8s) <= minor(k8s) <= minor(known.max_k8s):
-            floor = dict(known.patch_floors).get(k8s, 0)
-            return f"{name}.{floor}"
+        if not minor(known.min_k8s) <= minor(k8s) <= minor(known.max_k8s):
+            continue
+        release = f"{name}.{dict(known.patch_floors).get(k8s, 0)}"
+        if minor(release) >= minor(at_least):
+            return release
+        if minor(name) == minor(at_least)[:2]:
+            return at_least  # the same minor, already at or past the patch that added k8s
     return None
 
 

@@ -163,9 +163,12 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
         known = list(calendar)
         return (f"cluster.version {k8s} is not in the EKS calendar this platform knows ({known[0]} to {known[-1]}, "
                 f"model/versions.py); use {versions.DEFAULT_KUBERNETES}, or add the version there with its support dates")
+    newest = versions.standard_support_versions(today)
+    if today < calendar[k8s].released:
+        return (f"cluster.version {k8s} is not on EKS before {calendar[k8s].released}; use "
+                f"{newest[-1] if newest else versions.DEFAULT_KUBERNETES}")
     state = versions.support_state(k8s, today)
     if state == "ended" and not cfg.cluster.allow_past_end_of_support:
-        newest = versions.standard_support_versions(today)
         return (f"cluster.version {k8s} reached the end of EKS extended support on {calendar[k8s].extended_end}, so EKS "
                 f"creates no such cluster; use {newest[-1] if newest else versions.DEFAULT_KUBERNETES}, or, to plan an "
                 f"existing {k8s} cluster while you upgrade it, set cluster.allow_past_end_of_support: true")
@@ -176,23 +179,27 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
                 f"({known[0]} to {known[-1]}, model/versions.py); use {versions.DEFAULT_KARPENTER}")
     low, high = supported
     if versions.minor(k8s) > versions.minor(high):
-        need = versions.karpenter_for(k8s)
+        need = versions.karpenter_for(k8s, at_least=karpenter) or versions.DEFAULT_KARPENTER
+        older = (f", or, for a new cluster, cluster.version to {high}"
+                 if versions.support_state(high, today) in ("standard", "extended") else "")
         return (f"karpenter.version {karpenter} supports Kubernetes {low} to {high}, not cluster.version {k8s}; "
                 f"set karpenter.version to {need} or later ({versions.DEFAULT_KARPENTER} is the release this platform "
-                f"is built against), or cluster.version to {high}")
+                f"is built against){older}")
     if versions.minor(k8s) < versions.minor(low):
         return (f"karpenter.version {karpenter} supports Kubernetes {low} to {high}, not cluster.version {k8s}; "
                 f"upgrade the cluster to {low} first or use an older Karpenter release")
     amis = versions.ami_release(alias)
     newest_ami = versions.newest_ami_release(k8s)
+    fix = (f"use al2023@{newest_ami}" if newest_ami else
+           f"add an AMI release with {k8s} AMIs to model/versions.py (the amazon-eks-ami changelog lists them)")
     if amis is None:
         return (f"karpenter.ami_alias {alias} names an AMI release this platform does not know (model/versions.py); "
-                f"use al2023@{newest_ami or versions.DEFAULT_AMI_ALIAS}, or add the release there with the Kubernetes "
-                f"versions its changelog lists")
+                f"{fix}, or add the release there with the Kubernetes versions its changelog lists")
     if not versions.minor(amis[0]) <= versions.minor(k8s) <= versions.minor(amis[1]):
+        oldest = versions.first_ami_release(k8s)
         return (f"karpenter.ami_alias {alias} has AL2023 AMIs for Kubernetes {amis[0]} to {amis[1]} only, so Karpenter "
-                f"would find no AMI for {k8s} and launch no node; use al2023@{newest_ami}"
-                + (f" (the first release for {k8s} is {versions.first_ami_release(k8s)})" if newest_ami else ""))
+                f"would find no AMI for {k8s} and launch no node; {fix}"
+                + (f" (the oldest known release for {k8s} is {oldest})" if oldest and oldest != newest_ami else ""))
     return None
 
 
@@ -216,7 +223,7 @@ def support_warning(cfg: StackConfig, today: _dt.date | None = None) -> str | No
                 f"and auto-upgrades existing ones")
     elif state == "extended":
         what = f"is in EKS extended support (extra per-hour price) since {cal.standard_end}, until {cal.extended_end}"
-    elif (cal.standard_end - today).days <= versions.EXTENDED_SUPPORT_WARNING_DAYS:
+    elif (cal.standard_end - today).days <= versions.STANDARD_SUPPORT_WARNING_DAYS:
         what = f"leaves EKS standard support on {cal.standard_end}"
         if cfg.cluster.support_type == "STANDARD":
             what += " and the upgrade policy STANDARD lets AWS upgrade the control plane by itself then"
@@ -244,8 +251,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("s3", "cloud", "local"))]
-    return ".".join(p for p in parts if not p.startswith("function-after["))
+    """``("backend", "s3", "bucket")`` -> ``backend.bucket``: the backend's kind tag and pydantic's
+    validator and ``[key]`` steps are not part of the path the user wrote."""
+    parts: list[str] = []
+    for i, part in enumerate(map(str, loc)):
+        if i == 1 and loc[0] == "backend" or part.startswith("function-after["):
+            continue
+        parts.append("(the key)" if part == "[key]" else part)
+    return ".".join(parts)
 
 
 _TYPE_WORDS = {
@@ -264,12 +277,17 @@ _TYPE_WORDS = {
 }
 
 
+_VERSION_EXAMPLES = {("cluster", "version"): versions.DEFAULT_KUBERNETES,
+                     ("karpenter", "version"): versions.DEFAULT_KARPENTER}
+
+
 def _message(err: Any) -> str:
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if str(err["loc"][-1]).endswith("version"):
-            return (f'write the version in quotes, e.g. "{versions.DEFAULT_KUBERNETES}": unquoted, YAML reads it as '
-                    f"the number {value} (1.30 becomes 1.3)")
+        example = _VERSION_EXAMPLES.get(tuple(err["loc"]))
+        if example:
+            return (f'write the version in quotes, e.g. "{example}": unquoted, YAML reads it as the number {value} '
+                    "(1.30 becomes 1.3)")
         return f"must be text; YAML read it as the number {value}, so put it in quotes"
     if kind == "extra_forbidden":
         return "unknown key; remove it or fix its spelling (see stacks/environments/schema.json)"
@@ -315,8 +333,11 @@ def _format(path: Path, exc: ValidationError) -> str:
 
 def parse_config(raw: Any, path: Path, today: _dt.date | None = None) -> StackConfig:
     """Validate one environment's settings (already read from ``path``); ConfigError on any problem."""
+    if raw is None:
+        raise ConfigError(f"{path.name}: the file is empty; add at least name and backend (see stacks/environments/dev.yaml)")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path.name}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+        raise ConfigError(f"{path.name}: expected key: value settings at the top level (name, backend, ...), "
+                          f"got a {'list' if isinstance(raw, list) else 'single value'}")
     try:
         return StackConfig.model_validate(raw, context={"today": today} if today else None)
     except ValidationError as exc:

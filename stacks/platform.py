@@ -60,6 +60,7 @@ class PlatformStack(TerraformStack):
         self.iam = Iam(self, "iam", name=config.name, aws=aws, kms_key_arn=self.key.arn)
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
                                network=self.network, iam=self.iam, kms_key_arn=self.key.arn)
+        self.add_override("import", self.cluster.imports)
         self._kubernetes_providers(config)
         self.addons = Addons(self, "addons", name=config.name, network=self.network, cluster=self.cluster,
                              iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus)

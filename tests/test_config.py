@@ -104,7 +104,12 @@ BAD_INPUTS = [
      "set karpenter.version to 1.13.0 or later"),
     ({"cluster": {"version": "1.34"}, "karpenter": {"version": "1.6.2", "ami_alias": "al2023@v20250915"}},
      "karpenter.version 1.6.2 supports Kubernetes 1.26 to 1.33, not cluster.version 1.34", "set karpenter.version to 1.6.6 or later"),
+    ({"cluster": {"version": "1.34"}, "karpenter": {"version": "1.7.2", "ami_alias": "al2023@v20250915"}},
+     "karpenter.version 1.7.2 supports Kubernetes 1.26 to 1.33, not cluster.version 1.34",
+     "set karpenter.version to 1.7.4 or later (1.14.1 is the release this platform is built against), or, for a new "
+     "cluster, cluster.version to 1.33"),
     ({"karpenter": {"version": "1.15.0"}}, "karpenter.version 1.15.0 is not in the compatibility table", "use 1.14.1"),
+    ({"karpenter": {"version": 1.14}}, "karpenter.version (got 1.14)", 'write the version in quotes, e.g. "1.14.1"'),
     ({"karpenter": {"ami_alias": "al2023@v20241213"}}, "karpenter.ami_alias al2023@v20241213 has AL2023 AMIs for Kubernetes 1.24 to 1.31 only",
      "use al2023@v20260714"),
     ({"karpenter": {"ami_alias": "al2023@v20990101"}}, "karpenter.ami_alias al2023@v20990101 names an AMI release this platform does not know",
@@ -121,6 +126,15 @@ BAD_INPUTS = [
      "karpenter.nodepools.x.labels", "uses the karpenter.sh domain"),
     ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "labels": {"kubernetes.io/hostname": "x"}}}}},
      "karpenter.nodepools.x.labels", "uses the kubernetes.io domain"),
+    ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "labels": {"mykarpenter.sh/x": "y"}}}}},
+     "karpenter.nodepools.x.labels", "uses the karpenter.sh domain"),
+    ({"karpenter": {"nodepools": {"local": {"instance_categories": ["m"], "weight": 0}}}},
+     "karpenter.nodepools.local.weight", "must be at least 1"),
+    ({"karpenter": {"nodepools": {"Big": {"instance_categories": ["m"]}}}},
+     "karpenter.nodepools.Big.(the key)", "use up to 63 lower-case letters"),
+    ({"cluster": {"admin_principal_arns": ["arn:aws:iam::123456789012:role/ops.team",
+                                           "arn:aws:iam::123456789012:role/ops_team"]}},
+     "cluster.admin_principal_arns", "would get the same id"),
     ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "termination_grace_period": "2d"}}}},
      "karpenter.nodepools.x.termination_grace_period", "hours, minutes and seconds"),
     ({"cluster": {"admin_principal_arns": ["arn:aws:sts::123456789012:assumed-role/ops/me"]}},
@@ -168,6 +182,16 @@ def test_every_format_in_the_schema_has_words():
 
     found = set(patterns(json_schema()))
     assert found and not found - set(FORMAT_HINTS), sorted(found - set(FORMAT_HINTS))
+
+
+def test_an_empty_file_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="env.yaml: the file is empty; add at least name and backend"):
+        load_config(_write(tmp_path, "# nothing yet\n"))
+
+
+def test_a_version_eks_has_not_released_yet_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="cluster.version 1.36 is not on EKS before 2026-06-02; use 1.35"):
+        load_config(_write(tmp_path, MINIMAL), today=dt.date(2026, 3, 1))
 
 
 def test_a_key_given_twice_is_an_error(tmp_path):
