@@ -88,12 +88,15 @@ def _check_entries(entries: list[dict], required: set[str], allowed: set[str], s
 
 
 def _scannable_copies(synth, stacks: list[str], root: Path) -> list[str]:
-    """Each stack's JSON without its top-level ``import`` blocks, as ``<stack>/cdk.tf.json`` under
-    ``root``: checkov 3.3.30's Terraform JSON parser fails on an import block with ``for_each`` (a
-    parsing error, not a finding), and an import block creates nothing a security check could judge."""
+    """Each stack's JSON without its top-level ``import`` blocks and ``terraform.required_version``, as
+    ``<stack>/cdk.tf.json`` under ``root``: checkov 3.3.30's Terraform JSON parser fails on both (an
+    import block with ``for_each``; a plain string inside the ``terraform`` block), a parsing error that
+    hides every finding, and neither creates anything a security check could judge."""
     files = []
     for stack in stacks:
         doc = {k: v for k, v in synth[stack].items() if k != "import"}
+        if "terraform" in doc:
+            doc["terraform"] = {k: v for k, v in doc["terraform"].items() if k != "required_version"}
         path = root / stack / "cdk.tf.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=2))
