@@ -153,6 +153,15 @@ def emulator_synth() -> Iterator[Synth]:
     worker.remove()
 
 
+@pytest.fixture(scope="session")
+def helm(pytestconfig: pytest.Config):
+    """The pinned Helm (tests/helm.py), extracted once into pytest's cache (``.pytest_cache/d/helm``)."""
+    from tests import helm as helm_tool
+
+    cache = getattr(pytestconfig, "cache", None)
+    return helm_tool.install(cache.mkdir("helm") if cache is not None else None)
+
+
 @pytest.fixture(scope="session", params=["dev", "prod"])
 def env_json(request: pytest.FixtureRequest, synth: Synth) -> dict:
     return synth[request.param]

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model.karpenter import NodePoolConfig, node_pool, to_yaml
 from tests import helm as helm_tool
 from tests.conftest import ROOT, load_yaml, one, resources
 from tests.variants import VARIANTS
@@ -39,13 +38,6 @@ EKS_TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PR
 HARD_EFFECTS = {"NoSchedule", "NoExecute"}  # a pod that does not tolerate these cannot run on the node
 # Value maps whose keys are data (label names), not chart settings: below them any key is fine.
 FREE_FORM = {"nodeSelector"}
-
-
-@pytest.fixture(scope="session")
-def helm(pytestconfig: pytest.Config) -> helm_tool.Helm:
-    """The pinned Helm, extracted once into pytest's cache (``.pytest_cache/d/helm``)."""
-    cache = getattr(pytestconfig, "cache", None)
-    return helm_tool.install(cache.mkdir("helm") if cache is not None else None)
 
 
 # ----------------------------------------------------------------------------- reading the stack
@@ -155,14 +147,6 @@ def render_karpenter(helm: helm_tool.Helm, doc: dict, values: list[str] | None =
 @pytest.fixture(scope="module", params=VARIANTS)
 def rendered(request: pytest.FixtureRequest, synth, helm) -> Rendered:
     return render_karpenter(helm, synth[request.param])
-
-
-# ----------------------------------------------------------------------------- the binary
-
-
-def test_helm_is_the_pinned_helm_3(helm):
-    assert helm.version() == helm_tool.HELM_VERSION
-    assert helm.version().startswith("v3."), "the Terraform helm provider 3.x embeds Helm 3"
 
 
 # ----------------------------------------------------------------------------- karpenter-nodepools
@@ -328,19 +312,3 @@ def test_a_manifest_helm_reads_differently_is_caught(synth, helm):
     assert by_kind_name(objects) != by_kind_name(built)
     pool = by_kind_name(objects)[("NodePool", built[1]["metadata"]["name"])]
     assert pool["spec"]["template"]["metadata"]["labels"]["spot"] is True
-
-
-# Valid label values that PyYAML would write plain and Go's YAML (Helm, the helm provider) reads as a
-# boolean or a number; model.karpenter.to_yaml quotes every string.
-@pytest.mark.parametrize("value", ["y", "n", "Y", "N", "1e3", "1e-3", "0o17", "0B11"])
-def test_every_label_value_the_config_accepts_reaches_helm_as_the_same_string(helm, value):
-    pool = NodePoolConfig(instance_categories=["m"], labels={"example.com/flag": value})
-    built = [node_pool("p", pool)]
-    objects = helm.template(NODEPOOLS_CHART, to_yaml({"manifests": built}), release="karpenter-nodepools",
-                            namespace="karpenter")
-    assert objects == built
-
-
-def test_a_failing_lint_raises_with_helms_message(helm):
-    with pytest.raises(helm_tool.HelmError, match=r"(?s)lint --strict.*\[ERROR\] templates/.*range can't iterate over oops"):
-        helm.lint(NODEPOOLS_CHART, "manifests: oops\n")
