@@ -352,6 +352,14 @@ def test_addons(plus):
     with pytest.raises(ClientError) as exc:
         eks.create_addon(clusterName="addons", addonName="coredns")
     assert code(exc) == "ResourceInUseException"
+    # idempotent on clientRequestToken, as EKS: a retried create (same token) gets the add-on back
+    first = eks.create_addon(clusterName="addons", addonName="vpc-cni", clientRequestToken="retry-1")["addon"]
+    again = eks.create_addon(clusterName="addons", addonName="vpc-cni", clientRequestToken="retry-1")["addon"]
+    assert again["addonArn"] == first["addonArn"] and again["addonVersion"] == first["addonVersion"]
+    with pytest.raises(ClientError) as exc:
+        eks.create_addon(clusterName="addons", addonName="vpc-cni", clientRequestToken="another")
+    assert code(exc) == "ResourceInUseException"
+    eks.delete_addon(clusterName="addons", addonName="vpc-cni")
     for bad in ({"addonName": "kube-proxy", "addonVersion": "v1.36.1-eksbuild.2"},  # another Kubernetes minor
                 {"addonName": "vpc-cni", "configurationValues": "{not: [json"},
                 {"addonName": "vpc-cni", "serviceAccountRoleArn": "not-an-arn"},

@@ -673,7 +673,9 @@ def addons() -> None:
     ``kubernetesVersion`` as EKS does). Add-ons are ``ACTIVE`` at once; CreateAddon without
     ``addonVersion`` gets the default; a version the cluster's Kubernetes minor does not support,
     non-JSON/YAML ``configurationValues`` and malformed role ARNs are refused
-    (InvalidParameterException); a duplicate is ResourceInUseException; UpdateAddon is an
+    (InvalidParameterException); a duplicate is ResourceInUseException, unless it repeats the
+    create's ``clientRequestToken`` (EKS is idempotent on it: an SDK retry of a create whose answer
+    was lost gets the add-on, as Terraform's parallel creates showed); UpdateAddon is an
     ``AddonUpdate`` recorded ``Successful`` for DescribeUpdate ``?addonName=``."""
     _, responses, urls = _eks()
     from moto.core.responses import ActionResult
@@ -713,12 +715,19 @@ def addons() -> None:
     def create_addon(self: Any) -> Any:
         cluster = _cluster(self.eks_backend, self._get_param("name"))
         name = self._get_param("addonName")
+        token = self._get_param("clientRequestToken")
         if name in _addons(cluster):
+            existing = _addons(cluster)[name]
+            if token and getattr(existing, "client_request_token", None) == token:
+                # EKS is idempotent on clientRequestToken: an SDK retry of a create that went through
+                # (e.g. the connection dropped before the answer) gets the add-on, not a conflict
+                return ActionResult({"addon": existing.describe()})
             raise _in_use("Addon already exists.")
         role_arn, configuration = self._get_param("serviceAccountRoleArn"), self._get_param("configurationValues")
         version = check(cluster, name, self._get_param("addonVersion"), role_arn, configuration)
         created = _addons(cluster)[name] = Addon(cluster, name, version, role_arn, configuration,
                                                  self._get_param("tags") or {})
+        created.client_request_token = token
         return ActionResult({"addon": created.describe()})
 
     def describe_addon(self: Any) -> Any:
