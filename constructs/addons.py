@@ -5,8 +5,8 @@ Creates:
   version for the configured Kubernetes version (``data.aws_eks_addon_version``, read at plan, so
   the plan shows the versions it moves to). They depend on the controller node group, which takes
   the cluster's ``version`` attribute: a control-plane step updates the control plane, then the
-  node group, then the add-ons, in one apply. EKS installs self-managed copies with a new cluster; ``OVERWRITE`` adopts them.
-  CoreDNS runs on the controller node group (node selector + its taint's toleration), so DNS never
+  node group, then the add-ons, in one apply. EKS installs self-managed copies with a new cluster;
+  ``OVERWRITE`` adopts them. CoreDNS runs on the controller node group (node selector + its taint's toleration), so DNS never
   depends on nodes Karpenter may consolidate away;
 - the **aws-ebs-csi-driver** add-on with its own IRSA role (``AmazonEBSCSIDriverPolicy``, trusted
   only by ``kube-system:ebs-csi-controller-sa``; its controller on the controller nodes) and an
@@ -35,7 +35,6 @@ import json
 
 from cdktf_cdktf_provider_aws.data_aws_eks_addon_version import DataAwsEksAddonVersion
 from cdktf_cdktf_provider_aws.eks_addon import EksAddon
-from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_helm.release import Release
 from cdktf_cdktf_provider_kubernetes.storage_class_v1 import StorageClassV1
 from constructs import Construct
@@ -79,11 +78,9 @@ class Addons(Construct):
         super().__init__(scope, id_)
         ebs = IrsaRole(self, "ebs-csi", role_name=names.derived("ebs_csi_role", name),
                        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_host=cluster.oidc_issuer_host,
-                       namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT, policies={})
+                       namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT,
+                       aws_managed=["service-role/AmazonEBSCSIDriverPolicy"], partition=iam.aws.partition)
         self.ebs_csi_role = ebs.role
-        ebs_policy = IamRolePolicyAttachment(
-            self, "ebs-csi-policy", role=ebs.role.name,
-            policy_arn=f"arn:{iam.aws.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy")
 
         self.addons: dict[str, EksAddon] = {}
         for addon in versions.EKS_ADDONS:
@@ -95,20 +92,19 @@ class Addons(Construct):
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
                 configuration_values=json.dumps(settings, sort_keys=True) if settings else None,
                 service_account_role_arn=ebs.role.arn if addon == "aws-ebs-csi-driver" else None,
-                depends_on=[cluster.node_group, *([ebs_policy] if addon == "aws-ebs-csi-driver" else [])],
+                depends_on=[cluster.node_group, *(ebs.attachments if addon == "aws-ebs-csi-driver" else [])],
             )
 
         self.networking = [self.addons[a] for a in ("vpc-cni", "kube-proxy", "coredns")]
         self.in_cluster: list[Construct] = [*network.egress, cluster.node_group, *cluster.admin_access,
                                             *self.networking]
-        in_cluster = self.in_cluster
         self.storage_class = StorageClassV1(
             self, "gp3-storage-class",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             storage_provisioner="ebs.csi.aws.com",
             parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
             reclaim_policy="Delete", volume_binding_mode="WaitForFirstConsumer", allow_volume_expansion=True,
-            depends_on=[self.addons["aws-ebs-csi-driver"], *in_cluster],
+            depends_on=[self.addons["aws-ebs-csi-driver"], *self.in_cluster],
         )
 
         self.device_plugin: Release | None = None
@@ -118,5 +114,5 @@ class Addons(Construct):
                 repository=versions.NVIDIA_DEVICE_PLUGIN_REPOSITORY, chart="nvidia-device-plugin",
                 version=versions.NVIDIA_DEVICE_PLUGIN_VERSION, namespace="kube-system",
                 values=[to_yaml(device_plugin_values())], wait=True, atomic=True, cleanup_on_fail=True,
-                depends_on=in_cluster,
+                depends_on=self.in_cluster,
             )

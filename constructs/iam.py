@@ -53,8 +53,9 @@ NODE_POLICIES = (
 
 def _attach(scope: Construct, role: IamRole, prefix: str, partition: str,
             policies: Sequence[str]) -> list[IamRolePolicyAttachment]:
+    """Attach AWS-managed ``policies`` (names under ``policy/``, a path allowed: ``service-role/X``)."""
     return [
-        IamRolePolicyAttachment(scope, f"{prefix}-{policy}", role=role.name,
+        IamRolePolicyAttachment(scope, f"{prefix}-{policy.rsplit('/', 1)[-1]}", role=role.name,
                                 policy_arn=f"arn:{partition}:iam::aws:policy/{policy}")
         for policy in policies
     ]
@@ -85,7 +86,8 @@ class Iam(Construct):
                                  assume_role_policy=ec2_trust)
         self.node_role_attachments = _attach(self, self.node_role, "karpenter-node", aws.partition, NODE_POLICIES)
 
-        self.controller_node_role = IamRole(self, "controller-node-role", name=names.derived("controller_node_role", name),
+        self.controller_node_role = IamRole(self, "controller-node-role",
+                                            name=names.derived("controller_node_role", name),
                                             assume_role_policy=ec2_trust)
         self.controller_node_role_attachments = _attach(self, self.controller_node_role, "controller-node",
                                                         aws.partition, NODE_POLICIES)
@@ -96,11 +98,13 @@ class IrsaRole(Construct):
 
     Trust: ``sts:AssumeRoleWithWebIdentity`` from the cluster's OIDC provider, with ``StringEquals``
     on ``<issuer>:sub = system:serviceaccount:<namespace>:<service_account>`` and
-    ``<issuer>:aud = sts.amazonaws.com``. ``policies`` are attached as customer-managed policies.
-    Exposes ``role`` (``role.arn`` goes into the service account's annotation)."""
+    ``<issuer>:aud = sts.amazonaws.com``. ``policies`` are attached as customer-managed policies,
+    ``aws_managed`` (names under ``arn:<partition>:iam::aws:policy/``) as AWS-managed ones. Exposes
+    ``role`` (``role.arn`` goes into the service account's annotation) and ``attachments``."""
 
     def __init__(self, scope: Construct, id_: str, *, role_name: str, oidc_provider_arn: str, oidc_issuer_host: str,
-                 namespace: str, service_account: str, policies: dict[str, str]) -> None:
+                 namespace: str, service_account: str, policies: dict[str, str] | None = None,
+                 aws_managed: Sequence[str] = (), partition: str = "aws") -> None:
         super().__init__(scope, id_)
         trust = policy_document(self, "trust", [{
             "Effect": "Allow",
@@ -113,8 +117,8 @@ class IrsaRole(Construct):
         }])
         self.role = IamRole(self, "role", name=role_name, assume_role_policy=trust.json)
         self.policies: dict[str, IamPolicy] = {}
-        self.attachments: list[IamRolePolicyAttachment] = []
-        for policy_name, document in policies.items():
+        self.attachments: list[IamRolePolicyAttachment] = _attach(self, self.role, "managed", partition, aws_managed)
+        for policy_name, document in (policies or {}).items():
             policy = IamPolicy(self, f"policy-{policy_name}", name=policy_name, policy=document)
             self.attachments.append(
                 IamRolePolicyAttachment(self, f"attach-{policy_name}", role=self.role.name, policy_arn=policy.arn))

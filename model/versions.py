@@ -238,16 +238,19 @@ def ami_release(alias: str) -> tuple[str, str] | None:
     return None
 
 
+def _releases_with(k8s: str) -> list[str]:
+    """AL2023 releases with AMIs for Kubernetes ``k8s``, newest first."""
+    return [name for name, low, high in AL2023_RELEASES if minor(low) <= minor(k8s) <= minor(high)]
+
+
 def first_ami_release(k8s: str) -> str | None:
     """The oldest AL2023 release with AMIs for Kubernetes ``k8s``, or None."""
-    fits = [name for name, low, high in AL2023_RELEASES if minor(low) <= minor(k8s) <= minor(high)]
-    return fits[-1] if fits else None
+    return next(reversed(_releases_with(k8s)), None)
 
 
 def newest_ami_release(k8s: str) -> str | None:
     """The newest AL2023 release with AMIs for Kubernetes ``k8s``, or None."""
-    fits = [name for name, low, high in AL2023_RELEASES if minor(low) <= minor(k8s) <= minor(high)]
-    return fits[0] if fits else None
+    return next(iter(_releases_with(k8s)), None)
 
 
 def standard_support_versions(today: _dt.date) -> list[str]:

@@ -163,14 +163,13 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
         known = list(calendar)
         return (f"cluster.version {k8s} is not in the EKS calendar this platform knows ({known[0]} to {known[-1]}, "
                 f"model/versions.py); use {versions.DEFAULT_KUBERNETES}, or add the version there with its support dates")
-    newest = versions.standard_support_versions(today)
+    newest = (versions.standard_support_versions(today) or [versions.DEFAULT_KUBERNETES])[-1]
     if today < calendar[k8s].released:
-        return (f"cluster.version {k8s} is not on EKS before {calendar[k8s].released}; use "
-                f"{newest[-1] if newest else versions.DEFAULT_KUBERNETES}")
+        return f"cluster.version {k8s} is not on EKS before {calendar[k8s].released}; use {newest}"
     state = versions.support_state(k8s, today)
     if state == "ended" and not cfg.cluster.allow_past_end_of_support:
         return (f"cluster.version {k8s} reached the end of EKS extended support on {calendar[k8s].extended_end}, so EKS "
-                f"creates no such cluster; use {newest[-1] if newest else versions.DEFAULT_KUBERNETES}, or, to plan an "
+                f"creates no such cluster; use {newest}, or, to plan an "
                 f"existing {k8s} cluster while you upgrade it, set cluster.allow_past_end_of_support: true")
     supported = versions.karpenter_range(karpenter)
     if supported is None:

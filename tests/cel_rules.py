@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_strings
 
@@ -424,6 +423,6 @@ class CrdRules:
 @functools.cache
 def load_crd(path: Path) -> CrdRules:
     """The compiled rules of the CRD file at ``path`` (compiled once per session)."""
-    with open(path) as fh:
-        crd = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return CrdRules(crd, source=Path(path).name)
+    from tests.conftest import load_yaml
+
+    return CrdRules(load_yaml(Path(path).read_text()), source=Path(path).name)

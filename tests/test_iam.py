@@ -11,9 +11,9 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
 from tests import iam_policies
+from tests.cloudformation import load_template
 from tests.conftest import ROOT, conditions, one, policy_statements, ref_id, resources
 
 UPSTREAM_TEMPLATE = ROOT / "tests" / "fixtures" / "karpenter-1.14.1" / "getting-started-cloudformation.yaml"
@@ -50,35 +50,6 @@ def _trusted_service(doc, role):
 # ----------------------------------------------------------------------------- upstream's template
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation's short-form intrinsics as plain values: ``!Sub s`` -> ``s``
-    (placeholders kept, ``!Sub [s, {var: value}]`` fills in the given variables), ``!GetAtt A.B`` ->
-    ``"${A.B}"``, ``!Ref A`` -> ``"${A}"``, any other ``!Fn`` -> ``{"Fn::Fn": value}``."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Sub":
-        if isinstance(value, list):
-            text, variables = value
-            for var, sub in variables.items():
-                text = text.replace(f"${{{var}}}", str(sub))
-            return text
-        return value
-    if tag_suffix == "GetAtt":
-        return "${" + (value if isinstance(value, str) else ".".join(value)) + "}"
-    if tag_suffix == "Ref":
-        return "${" + value + "}"
-    return {f"Fn::{tag_suffix}": value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
 # Template placeholder -> neutral symbol; the synthesized side maps its own tokens to the same symbols.
 UPSTREAM_SYMBOLS = {
     "${AWS::Partition}": "<partition>",
@@ -98,7 +69,7 @@ def _symbolize(text: str, symbols: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(UPSTREAM_TEMPLATE.read_text(), Loader=_CloudFormationLoader)
+    return load_template(UPSTREAM_TEMPLATE)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import re
 
 import jsonschema
 import pytest
-import yaml
 
 from stacks.config import StackConfig
+from tests.cloudformation import load_template
 from tests.conftest import ROOT, conditions, load_yaml, one, policy_statements, ref_id, resources
 
 FIXTURES = ROOT / "tests" / "fixtures" / "karpenter-1.14.1" / "chart"
@@ -60,25 +60,15 @@ def test_five_eventbridge_rules_of_1_14_target_the_queue(env_json):
 
 def test_eventbridge_rules_match_the_upstream_1_14_1_template(env_json):
     """Every rule of the getting-started template, with its exact event pattern and target id."""
-    template = (ROOT / "tests" / "fixtures" / "karpenter-1.14.1" / "getting-started-cloudformation.yaml").read_text()
+    template = load_template(ROOT / "tests" / "fixtures" / "karpenter-1.14.1" / "getting-started-cloudformation.yaml")
     upstream = {
         (block["Properties"]["EventPattern"]["source"][0], block["Properties"]["EventPattern"]["detail-type"][0])
-        for block in _cloudformation_resources(template).values() if block["Type"] == "AWS::Events::Rule"}
+        for block in template["Resources"].values() if block["Type"] == "AWS::Events::Rule"}
     ours = {(p["source"][0], p["detail-type"][0]) for p in
             (json.loads(r["event_pattern"]) for r in resources(env_json, "aws_cloudwatch_event_rule").values())}
     assert ours == upstream and len(upstream) == 5
     assert {t["target_id"] for t in resources(env_json, "aws_cloudwatch_event_target").values()} == {
         "KarpenterInterruptionQueueTarget"}
-
-
-def _cloudformation_resources(text: str) -> dict:
-    """The template's Resources, reading its short-form intrinsic tags (!Sub, !GetAtt...) as plain values."""
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_multi_constructor("!", lambda loader, tag, node: loader.construct_scalar(node)
-                                 if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node))
-    return yaml.load(text, Loader=Loader)["Resources"]  # noqa: S506 - a SafeLoader subclass
 
 
 # ----------------------------------------------------------------------------- providers
