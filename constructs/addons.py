@@ -1,9 +1,10 @@
 """Add-ons layer: what the cluster and each NodePool need to run their workloads.
 
 Creates:
-- the EKS managed add-ons **vpc-cni**, **kube-proxy** and **coredns**, each at EKS's default
-  version for the configured Kubernetes version (``data.aws_eks_addon_version``, read at plan, so
-  the plan shows the versions it moves to). They depend on the controller node group, which takes
+- the EKS managed add-ons **vpc-cni**, **kube-proxy** and **coredns**, each at the version pinned
+  for the configured Kubernetes version (``model/versions.py``, with ``cluster.addon_versions`` over
+  it; never EKS's default resolved at plan, which AWS moves under a running cluster, so an unrelated
+  apply would upgrade them). They depend on the controller node group, which takes
   the cluster's ``version`` attribute: a control-plane step updates the control plane, then the
   node group, then the add-ons, in one apply. EKS installs self-managed copies with a new cluster;
   ``OVERWRITE`` adopts them. CoreDNS runs on the controller node group (node selector + its taint's toleration), so DNS never
@@ -22,7 +23,8 @@ Every add-on waits for the controller node group (CoreDNS and the EBS CSI contro
 become ACTIVE). The Kubernetes and Helm resources also depend on the network's ``egress`` and the
 node group, so a destroy removes them while the cluster can still be reached and act.
 
-Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers and ``nvidia_device_plugin`` (bool);
+Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers, ``nvidia_device_plugin`` (bool) and
+``versions`` (``{add-on: version}``);
 the Kubernetes/Helm providers are created by the stack. Exposes ``addons`` (by name), ``networking``
 (vpc-cni, kube-proxy, coredns), ``in_cluster`` (what every in-cluster resource needs until it is
 gone: egress, the controller node group, admin access, pod networking),
@@ -33,7 +35,6 @@ from __future__ import annotations
 
 import json
 
-from cdktf_cdktf_provider_aws.data_aws_eks_addon_version import DataAwsEksAddonVersion
 from cdktf_cdktf_provider_aws.eks_addon import EksAddon
 from cdktf_cdktf_provider_helm.release import Release
 from cdktf_cdktf_provider_kubernetes.storage_class_v1 import StorageClassV1
@@ -42,7 +43,8 @@ from constructs import Construct
 from constructs.cluster import Cluster
 from constructs.iam import Iam, IrsaRole
 from constructs.network import Network
-from model import names, versions
+from model import names
+from model.versions import EKS_ADDONS, NVIDIA_DEVICE_PLUGIN_REPOSITORY, NVIDIA_DEVICE_PLUGIN_VERSION
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
 from model.karpenter import to_yaml
 
@@ -74,7 +76,7 @@ class Addons(Construct):
     """EKS add-ons (vpc-cni, kube-proxy, coredns, EBS CSI + IRSA), gp3 StorageClass, NVIDIA plugin."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, network: Network, cluster: Cluster, iam: Iam,
-                 nvidia_device_plugin: bool) -> None:
+                 nvidia_device_plugin: bool, versions: dict[str, str]) -> None:
         super().__init__(scope, id_)
         ebs = IrsaRole(self, "ebs-csi", role_name=names.derived("ebs_csi_role", name),
                        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_host=cluster.oidc_issuer_host,
@@ -83,12 +85,10 @@ class Addons(Construct):
         self.ebs_csi_role = ebs.role
 
         self.addons: dict[str, EksAddon] = {}
-        for addon in versions.EKS_ADDONS:
-            version = DataAwsEksAddonVersion(self, f"{addon}-version", addon_name=addon,
-                                             kubernetes_version=cluster.version, most_recent=False)
+        for addon in EKS_ADDONS:
             settings = addon_configuration(addon)
             self.addons[addon] = EksAddon(
-                self, addon, cluster_name=cluster.name, addon_name=addon, addon_version=version.version,
+                self, addon, cluster_name=cluster.name, addon_name=addon, addon_version=versions[addon],
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
                 configuration_values=json.dumps(settings, sort_keys=True) if settings else None,
                 service_account_role_arn=ebs.role.arn if addon == "aws-ebs-csi-driver" else None,
@@ -111,8 +111,8 @@ class Addons(Construct):
         if nvidia_device_plugin:
             self.device_plugin = Release(
                 self, "nvidia-device-plugin", name="nvidia-device-plugin",
-                repository=versions.NVIDIA_DEVICE_PLUGIN_REPOSITORY, chart="nvidia-device-plugin",
-                version=versions.NVIDIA_DEVICE_PLUGIN_VERSION, namespace="kube-system",
+                repository=NVIDIA_DEVICE_PLUGIN_REPOSITORY, chart="nvidia-device-plugin",
+                version=NVIDIA_DEVICE_PLUGIN_VERSION, namespace="kube-system",
                 values=[to_yaml(device_plugin_values())], wait=True, atomic=True, cleanup_on_fail=True,
                 depends_on=self.in_cluster,
             )

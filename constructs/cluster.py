@@ -84,7 +84,7 @@ class Cluster(Construct):
     """EKS cluster, OIDC provider, controller node group, node access entry, SG discovery tag."""
 
     def __init__(self, scope: Construct, id_: str, *, config: ClusterConfig, name: str, region: str, network: Network,
-                 iam: Iam, kms_key_arn: str) -> None:
+                 iam: Iam, kms_key_arn: str, release_version: str) -> None:
         super().__init__(scope, id_)
 
         # The running cluster's version, if this cluster exists already (read at plan): EKS moves one
@@ -135,7 +135,11 @@ class Cluster(Construct):
             enabled_cluster_log_types=list(LOG_TYPES),
             encryption_config={"resources": ["secrets"], "provider": {"key_arn": kms_key_arn}},
             access_config={
-                "authentication_mode": "API_AND_CONFIG_MAP",
+                # API for a new cluster (access entries only; the aws-auth ConfigMap is unused here); an
+                # existing cluster keeps the mode it runs (EKS moves it one way only, to API, and an
+                # older cluster may still carry hand-made aws-auth mappings).
+                "authentication_mode": (f"${{coalesce(one(data.aws_eks_cluster.{running.friendly_unique_id}[*]"
+                                        '.access_config[0].authentication_mode), "API")}'),
                 "bootstrap_cluster_creator_admin_permissions": True,
             },
             depends_on=[logs, *iam.cluster_role_attachments],
@@ -156,11 +160,18 @@ class Cluster(Construct):
         # IRSA trust documents stay known at plan instead of showing every role as changing.
         self.oidc_issuer_host: str = Fn.replace(self.oidc_provider.url, "https://", "")
 
+        # Identity: a name *prefix* and create_before_destroy. EKS replaces a node group whose instance
+        # types, disk size, AMI type or subnets change (DESIGN fact 20); with a fixed name the old group
+        # (CoreDNS, Karpenter, the EBS CSI controller) would go first and the whole cluster would lose
+        # DNS and provisioning until the new one is up. Here the new group joins first, EKS drains the
+        # old one (respecting the PodDisruptionBudgets), then it goes. ``release_version`` is the AMI
+        # release of karpenter.ami_alias, so one bump rolls these nodes too (in place, rolling).
         self.node_group = EksNodeGroup(
             self, "controller-nodes",
             cluster_name=self.cluster.name,
-            node_group_name="karpenter-controllers",
+            node_group_name_prefix=names.CONTROLLER_NODE_GROUP_PREFIX,
             version=self.cluster.version,  # follows every control-plane step (EKS refuses the next one otherwise)
+            release_version=release_version or None,
             node_role_arn=iam.controller_node_role.arn,
             subnet_ids=network.private_subnet_ids,
             instance_types=[config.node_instance_type],
@@ -172,6 +183,7 @@ class Cluster(Construct):
             labels=dict(CONTROLLER_LABEL),
             taint=[dict(CONTROLLER_TAINT)],
             depends_on=iam.controller_node_role_attachments,
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
 
         self.node_access_entry = EksAccessEntry(self, "karpenter-node-access", cluster_name=self.cluster.name,

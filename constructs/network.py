@@ -12,9 +12,18 @@ out. Whatever must still reach AWS APIs while it is being destroyed (Karpenter's
 finalizers terminate instances and delete instance profiles) depends on ``egress``, so a destroy
 keeps the way out until those are gone (Terraform destroys in reverse dependency order only).
 
-Choices: logical ids are keyed by AZ name (``private-us-west-2a``), never by list index, so adding
-an AZ never renumbers (and replaces) existing subnets. AZ names are known at synth (config or
-``<region>a..``) for that reason. Public subnets do not map public IPs on launch: nothing in this
+Identity (what decides whether a later change replaces something): logical ids are keyed by AZ name
+(``private-us-west-2a``), never by list index, and AZ names are known at synth (config or
+``<region>a..``). Subnet CIDRs are carved by position (``NetworkConfig.subnet_plan``: every private
+block, then every public one), so adding or removing a zone moves the CIDRs of zones that stay (with
+3 zones the public /24s follow 3 private /19s; a 4th private /19 pushes them along), which would
+replace those subnets and the NAT gateways in them (their public IPs are often on allow-lists). So
+the **identity latch** ``terraform_data.identity`` records, at the first apply, what must never change
+afterwards: ``name`` (in the cluster's, VPC's and every role's identity), ``region`` (a new region
+would build everything anew and lose track of the running platform), ``vpc_cidr``, both subnet
+``newbits`` and each zone's subnet CIDRs. It ignores later changes of its own input, so on every
+later plan it holds the values of the first apply, and preconditions on the VPC refuse, at plan and
+naming the key, any change of them (on the first apply the latch is unknown and the check passes). Public subnets do not map public IPs on launch: nothing in this
 design needs one, and a node that lands there by mistake should not be exposed. Private subnets
 carry ``karpenter.sh/discovery`` so the EC2NodeClass selector finds them; both kinds carry
 ``kubernetes.io/cluster/<name>=shared`` and their ELB role tag.
@@ -22,6 +31,9 @@ carry ``karpenter.sh/discovery`` so the EC2NodeClass selector finds them; both k
 
 from __future__ import annotations
 
+import json
+
+from cdktf import DataResource, Precondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
@@ -42,6 +54,39 @@ from model import names
 from model.network import NetworkConfig
 
 
+WHY_FIXED = {
+    "name": "it is part of the cluster's, the VPC's and every role's identity, so all of them would be replaced. "
+            "Create a new environment file for the new name",
+    "region": "Terraform would build the whole platform anew there and lose track of the running one. Create a new "
+              "environment file for that region",
+    "vpc_cidr": "the VPC and every subnet would be replaced. Keep it, or build a new environment",
+    "private_subnet_newbits": "every private subnet would be replaced with its nodes. Keep it, or build a new "
+                              "environment",
+    "public_subnet_newbits": "every public subnet would be replaced with its NAT gateway. Keep it, or build a new "
+                             "environment",
+}
+
+
+def identity_guards(latched: str, identity: dict) -> list[Precondition]:
+    """Preconditions refusing any change of the latched ``identity`` (``latched``: the latch's output)."""
+    guards = []
+    for key, why in WHY_FIXED.items():
+        value = identity[key]
+        literal = json.dumps(value)
+        where = key if key in ("name", "region") else f"network.{key}"
+        guards.append(Precondition(
+            condition=f"${{{latched}.{key} == {literal}}}",
+            error_message=f"{where} cannot change after the first apply (from ${{{latched}.{key}}} to {value}): {why}."))
+    subnets = json.dumps(json.dumps(identity["subnets"]))
+    guards.append(Precondition(
+        condition=(f"${{alltrue([for az, cidrs in {latched}.subnets : "
+                   f"!contains(keys(jsondecode({subnets})), az) || jsondecode({subnets})[az] == cidrs])}}"),
+        error_message="network.az_count / network.availability_zones: this change moves the subnet CIDRs of zones "
+                      "that stay (subnets are carved by position), which would replace those subnets and the NAT "
+                      "gateways in them. Keep the zones as they are, or build a new environment."))
+    return guards
+
+
 class Network(Construct):
     """VPC, public/private subnets per AZ, IGW, NAT, routes, flow logs."""
 
@@ -53,8 +98,14 @@ class Network(Construct):
         plan = config.subnet_plan(region)
         cluster_tag = {f"kubernetes.io/cluster/{name}": "shared"}
 
+        identity = {"name": name, "region": region, "vpc_cidr": config.vpc_cidr,
+                    "private_subnet_newbits": config.private_subnet_newbits,
+                    "public_subnet_newbits": config.public_subnet_newbits, "subnets": plan}
+        latch = DataResource(self, "identity", input=identity,
+                             lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
         vpc = Vpc(self, "vpc", cidr_block=config.vpc_cidr, enable_dns_support=True, enable_dns_hostnames=True,
-                  tags={"Name": name})
+                  tags={"Name": name}, lifecycle=TerraformResourceLifecycle(precondition=identity_guards(
+                      f"terraform_data.{latch.friendly_unique_id}.output", identity)))
         self.vpc = vpc
         self.vpc_id: str = vpc.id
 

@@ -13,6 +13,7 @@ from model.base import Cidr, Model, RetentionDays, hint
 
 MINOR_VERSION_PATTERN = hint(r"^1\.\d{2}$", 'write a Kubernetes minor version in quotes, such as "1.36" (no patch number)')
 INSTANCE_TYPE_PATTERN = hint(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$", "use an EC2 instance type such as m6i.large")
+ADDON_VERSION_PATTERN = hint(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$", "use an EKS add-on version such as v1.22.4-eksbuild.3")
 PRINCIPAL_ARN_PATTERN = hint(
     r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$",
     "use the ARN of an IAM role or user, e.g. arn:aws:iam::123456789012:role/platform-admins "
@@ -68,6 +69,12 @@ class ClusterConfig(Model):
     node_min_size: int = Field(2, ge=1, description="Controller node group minimum size.")
     node_max_size: int = Field(3, ge=1, description="Controller node group maximum size.")
     node_disk_size_gb: int = Field(50, ge=20, le=1000, description="Root volume of controller nodes, GiB.")
+    addon_versions: dict[Literal["vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"],
+                         Annotated[str, StringConstraints(pattern=ADDON_VERSION_PATTERN)]] = Field(
+        default_factory=dict,
+        description="EKS add-on versions that replace the pinned ones for cluster.version (model/versions.py), "
+        "e.g. {vpc-cni: v1.22.4-eksbuild.3}. Add-ons never move unless this, cluster.version or the platform's pins "
+        "change; move vpc-cni one minor version at a time.")
 
     @property
     def node_ami_type(self) -> str:

@@ -126,6 +126,11 @@ class NodePoolConfig(Model):
 
 
 def _default_pools() -> dict[str, NodePoolConfig]:
+    """The default pools, with explicit weights: a pod that selects no pool lands on ``stateful``
+    (on-demand, never consolidated while busy), so a database cannot land on spot by accident; pods
+    opt into spot by selecting ``workload-type: stateless``; ``gpu`` is tainted, so only pods that
+    tolerate ``nvidia.com/gpu`` land there. Weights are outside the NodePool template (Karpenter's
+    drift hash): changing one replaces no node."""
     return {
         "stateful": NodePoolConfig(
             capacity_types=("on-demand",),
@@ -138,7 +143,7 @@ def _default_pools() -> dict[str, NodePoolConfig]:
             # Never where a PDB must always win (a destroy then waits for it, up to the Helm timeout)
             termination_grace_period="4h",
             disruption_budget_nodes="1",
-            weight=None,
+            weight=100,
         ),
         "stateless": NodePoolConfig(
             capacity_types=("spot", "on-demand"),
@@ -148,6 +153,7 @@ def _default_pools() -> dict[str, NodePoolConfig]:
             consolidate_after="1m",
             expire_after="720h",
             disruption_budget_nodes="10%",
+            weight=50,
         ),
         "gpu": NodePoolConfig(
             capacity_types=("on-demand",),
@@ -161,6 +167,7 @@ def _default_pools() -> dict[str, NodePoolConfig]:
             consolidate_after="5m",
             expire_after="720h",
             disruption_budget_nodes="1",
+            weight=10,
         ),
     }
 
@@ -186,6 +193,12 @@ class KarpenterConfig(Model):
         "unannounced); its release must have AMIs for cluster.version.",
     )
     root_volume_size_gi: int = Field(100, ge=20, le=16384, description="Encrypted gp3 root volume of Karpenter's nodes, GiB.")
+    node_tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)],
+                    Annotated[str, StringConstraints(max_length=256)]] = Field(
+        default_factory=dict,
+        description="Extra tags on the instances and volumes Karpenter launches (cost allocation), beside Environment, "
+        "ManagedBy and Cluster. Changing them replaces every Karpenter node (EC2NodeClass drift); the top-level tags "
+        "never reach Karpenter's nodes, so an organisation tag edit rolls no node.")
     controller_resources: ControllerResources = Field(default_factory=ControllerResources)
     log_level: Literal["debug", "info", "error"] = Field("info", description="Controller log level.")
     helm_timeout_seconds: int = Field(900, ge=60, le=3600, description="How long Helm waits for the releases to be ready.")

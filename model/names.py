@@ -33,6 +33,11 @@ TEMPLATES: dict[str, tuple[str, int]] = {
     "cluster_tag_key": ("kubernetes.io/cluster/{name}", 128),
 }
 
+CONTROLLER_NODE_GROUP_PREFIX = "karpenter-controllers-"
+"""The controller node group's name prefix; Terraform appends a 26-character unique suffix, so the name
+is 48 of EKS's 63 characters. A prefix (not a fixed name) lets a replacement group exist beside the old
+one (create_before_destroy: constructs/cluster.py)."""
+
 MAX_NAME_LENGTH = min(limit - len(template.format(name="")) for template, limit in TEMPLATES.values())
 """The longest cluster name whose every derived name fits its AWS limit (44: KarpenterController-<name>)."""
 

@@ -191,6 +191,22 @@ AL2023_RELEASES: tuple[tuple[str, str, str], ...] = (
 
 DEFAULT_AMI_ALIAS = f"al2023@{AL2023_RELEASES[0][0]}"  # the newest release with a changelog entry (1.30-1.36)
 
+# The EKS "release version" of an AMI release per Kubernetes minor (``<patch>-<date>``): what the
+# controller node group's ``release_version`` takes, so it runs the same AMI release as the Karpenter
+# nodes (``karpenter.ami_alias``) and one bump rolls every node. Source: awslabs/amazon-eks-ami
+# CHANGELOG.md, the "Release version" column of each release (one value for every AL2023 AMI type).
+AMI_RELEASE_VERSIONS: dict[str, dict[str, str]] = {
+    "v20260714": {"1.32": "1.32.13-20260714", "1.33": "1.33.13-20260714", "1.34": "1.34.9-20260714",
+                  "1.35": "1.35.6-20260714", "1.36": "1.36.2-20260714"},
+    "v20260625": {"1.32": "1.32.13-20260625", "1.33": "1.33.13-20260625", "1.34": "1.34.9-20260625",
+                  "1.35": "1.35.6-20260625", "1.36": "1.36.2-20260625"},
+}
+
+
+def node_release_version(alias: str, k8s: str) -> str | None:
+    """The node group release version of ``al2023@<release>`` for Kubernetes ``k8s``, or None."""
+    return AMI_RELEASE_VERSIONS.get(alias.partition("@")[2], {}).get(k8s)
+
 
 # ----------------------------------------------------------------------------- queries
 
@@ -278,7 +294,38 @@ def support_state(k8s: str, today: _dt.date) -> str:
 NVIDIA_DEVICE_PLUGIN_REPOSITORY = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.19.2"
 
-# EKS managed add-ons the stack installs. Their versions are not pinned here: each resolves to EKS's
-# default version for the cluster's Kubernetes version (data.aws_eks_addon_version), so they move
-# with the cluster, one step at a time.
+# EKS managed add-ons the stack installs, each pinned per Kubernetes minor (never resolved at plan:
+# AWS moves its default version under a running cluster, and an add-on resolved afresh at every plan
+# would move with it, unasked; vpc-cni must move one minor at a time, terraform-aws-eks #2749). A
+# Kubernetes step moves them with the cluster, in the same apply, after the node group.
+# Sources (2026-12-01): kube-proxy and CoreDNS, the EKS user guide's version tables ("Manage
+# kube-proxy", "Manage CoreDNS": latest version per Kubernetes minor; CoreDNS 1.36 is not in the
+# table yet: the version a new 1.36 cluster got in 2026-09). vpc-cni and the EBS CSI driver are not
+# tied to one Kubernetes minor (the user guide lists one vpc-cni version for every minor): the versions
+# a new 1.36 cluster got as EKS's default in 2026-09, kept for every minor so a step never moves them.
+# Override any of them with ``cluster.addon_versions``.
 EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
+_VPC_CNI, _EBS_CSI = "v1.22.4-eksbuild.3", "v1.63.1-eksbuild.1"
+ADDON_VERSIONS: dict[str, dict[str, str]] = {
+    "1.30": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.30.14-eksbuild.8", "coredns": "v1.11.4-eksbuild.24",
+             "aws-ebs-csi-driver": _EBS_CSI},
+    "1.31": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.31.13-eksbuild.2", "coredns": "v1.11.4-eksbuild.24",
+             "aws-ebs-csi-driver": _EBS_CSI},
+    "1.32": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.32.13-eksbuild.16", "coredns": "v1.11.4-eksbuild.33",
+             "aws-ebs-csi-driver": _EBS_CSI},
+    "1.33": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.33.10-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
+             "aws-ebs-csi-driver": _EBS_CSI},
+    "1.34": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.34.6-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
+             "aws-ebs-csi-driver": _EBS_CSI},
+    "1.35": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.35.3-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
+             "aws-ebs-csi-driver": _EBS_CSI},
+    "1.36": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.36.0-eksbuild.14", "coredns": "v1.14.3-eksbuild.16",
+             "aws-ebs-csi-driver": _EBS_CSI},
+}
+
+
+def addon_versions(k8s: str, overrides: dict[str, str] | None = None) -> dict[str, str] | None:
+    """``{add-on: version}`` for Kubernetes ``k8s`` with ``overrides`` applied, or None when a pin is
+    missing for that minor (the config names the add-ons to set)."""
+    pinned = {**ADDON_VERSIONS.get(k8s, {}), **(overrides or {})}
+    return pinned if all(a in pinned for a in EKS_ADDONS) else None

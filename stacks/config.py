@@ -145,6 +145,16 @@ class StackConfig(Model):
         return self.karpenter.replicas or min(2, self.cluster.node_min_size)
 
     @property
+    def node_release_version(self) -> str:
+        """The controller node group's AMI release version: karpenter.ami_alias's release (checked by the guard)."""
+        return versions.node_release_version(self.karpenter.ami_alias, self.cluster.version) or ""  # "": EKS's newest
+
+    @property
+    def addon_versions(self) -> dict[str, str]:
+        """The EKS add-on versions for cluster.version: the pins with cluster.addon_versions over them."""
+        return versions.addon_versions(self.cluster.version, self.cluster.addon_versions) or {}
+
+    @property
     def kubernetes_auth_mode(self) -> str:
         if self.kubernetes_auth.mode:
             return self.kubernetes_auth.mode
@@ -199,6 +209,12 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
         return (f"karpenter.ami_alias {alias} has AL2023 AMIs for Kubernetes {amis[0]} to {amis[1]} only, so Karpenter "
                 f"would find no AMI for {k8s} and launch no node; {fix}"
                 + (f" (the oldest known release for {k8s} is {oldest})" if oldest and oldest != newest_ami else ""))
+    if versions.addon_versions(k8s, cfg.cluster.addon_versions) is None:
+        pinned = versions.ADDON_VERSIONS.get(k8s, {})
+        missing = [a for a in versions.EKS_ADDONS if a not in pinned and a not in cfg.cluster.addon_versions]
+        return (f"cluster.version {k8s} has no pinned version of the EKS add-ons {', '.join(missing)} "
+                f"(model/versions.py); set them in cluster.addon_versions (aws eks describe-addon-versions "
+                f"--kubernetes-version {k8s} lists them)")
     return None
 
 
@@ -206,6 +222,19 @@ def support_warning(cfg: StackConfig, today: _dt.date | None = None) -> str | No
     """One line when the cluster version is in (or past) EKS extended support, or standard support
     ends within the warning window, naming the version to move to; else None."""
     today = today or _dt.date.today()
+    k8s = cfg.cluster.version
+    ami = None
+    if not cfg.node_release_version:
+        known = ", ".join(f"al2023@{r}" for r in versions.AMI_RELEASE_VERSIONS)
+        ami = (f"warning: {cfg.name}: the controller node group cannot follow karpenter.ami_alias "
+               f"{cfg.karpenter.ami_alias} (its node group release version for Kubernetes {k8s} is not in "
+               f"model/versions.py AMI_RELEASE_VERSIONS): it gets EKS's newest AMI at creation and moves only with "
+               f"cluster.version; use {known} to keep every node on one release.")
+    version = _version_warning(cfg, today)
+    return "\n".join(w for w in (version, ami) if w) or None
+
+
+def _version_warning(cfg: StackConfig, today: _dt.date) -> str | None:
     k8s = cfg.cluster.version
     cal = versions.EKS_CALENDAR.get(k8s)
     if cal is None:

@@ -11,7 +11,8 @@ from stacks import bootstrap
 
 bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap.py
 
-from cdktf import App, CloudBackend, Fn, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformOutput, TerraformStack
+from cdktf import (App, CloudBackend, DataResource, Fn, LocalBackend, NamedCloudWorkspace, S3Backend, TerraformOutput,
+                   TerraformResourceLifecycle, TerraformStack)
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster_auth import DataAwsEksClusterAuth
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
@@ -33,6 +34,7 @@ from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
 
 REQUIRED_TERRAFORM = ">= 1.10.1"
+IDENTITY_TAGS = ("Environment", "ManagedBy", "Cluster")
 
 
 class PlatformStack(TerraformStack):
@@ -59,13 +61,19 @@ class PlatformStack(TerraformStack):
                                kms_key_arn=self.key.arn)
         self.iam = Iam(self, "iam", name=config.name, aws=aws, kms_key_arn=self.key.arn)
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
-                               network=self.network, iam=self.iam, kms_key_arn=self.key.arn)
+                               network=self.network, iam=self.iam, kms_key_arn=self.key.arn,
+                               release_version=config.node_release_version)
         self.add_override("import", self.cluster.imports)
         self._kubernetes_providers(config)
         self.addons = Addons(self, "addons", name=config.name, network=self.network, cluster=self.cluster,
-                             iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus)
+                             iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus,
+                             versions=config.addon_versions)
+        # The nodes Karpenter launches carry the identity tags and karpenter.node_tags only: the
+        # EC2NodeClass's spec.tags is in Karpenter's drift hash, so an organisation tag edit would
+        # otherwise replace every node (DESIGN fact 21).
+        node_tags = {k: self.tags[k] for k in IDENTITY_TAGS} | dict(config.karpenter.node_tags)
         self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
-                                   replicas=config.karpenter_replicas, tags=self.tags, network=self.network,
+                                   replicas=config.karpenter_replicas, tags=node_tags, network=self.network,
                                    cluster=self.cluster, iam=self.iam, addons=self.addons,
                                    wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
 
@@ -108,10 +116,28 @@ class PlatformStack(TerraformStack):
             kubernetes_auth = {"exec": [KubernetesProviderExec(**exec_)]}
             helm_auth = {"exec": HelmProviderKubernetesExec(**exec_)}
         else:
-            kubernetes_auth = helm_auth = {"token": DataAwsEksClusterAuth(self, "cluster-auth", name=cluster.name).token}
+            kubernetes_auth = helm_auth = {"token": self._cluster_token(config)}
         connection = dict(host=cluster.endpoint, cluster_ca_certificate=Fn.base64decode(cluster.ca_data))
         KubernetesProvider(self, "kubernetes", **connection, **kubernetes_auth)
         HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(**connection, **helm_auth))
+
+    def _cluster_token(self, config: StackConfig) -> str:
+        """The ``aws_eks_cluster_auth`` token, read at plan on every plan after the first apply.
+
+        A data source that refers to a managed resource with changes pending is read during apply
+        (DESIGN fact 19): with ``name = aws_eks_cluster.name`` any cluster change (a version step, a
+        CIDR, a tag) left the providers without a token at plan, and every in-cluster resource failed
+        to refresh. So the name is the literal cluster name, and the read waits only for a latch that
+        changes once: ``terraform_data.cluster-auth-gate``, created with the cluster and its node group
+        and never updated (``ignore_changes``). On the first apply the gate is new, so the token is
+        read during apply, right after the node group is up (fresh for the in-cluster installs that
+        follow); on every later plan the gate has nothing pending and the token is read at plan.
+        A token lives ~15 minutes: in Terraform Cloud, apply a plan within that time of its start
+        (README: Terraform Cloud)."""
+        gate = DataResource(self, "cluster-auth-gate", input={"cluster": self.cluster.name,
+                                                              "nodes": self.cluster.node_group.arn},
+                            lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
+        return DataAwsEksClusterAuth(self, "cluster-auth", name=config.name, depends_on=[gate]).token
 
     # ------------------------------------------------------------------ shared encryption key
 

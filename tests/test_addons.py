@@ -26,16 +26,16 @@ def test_the_four_managed_addons_adopt_what_eks_installed(env_json):
         assert addon["resolve_conflicts_on_create"] == addon["resolve_conflicts_on_update"] == "OVERWRITE"
 
 
-def test_addon_versions_follow_the_clusters_version_after_the_control_plane_moves(env_json):
-    """Each version is EKS's default for the configured version, read at plan (the plan shows it);
-    the add-on waits for the node group, which waits for the control plane: one step, in order."""
+def test_addon_versions_are_pinned_for_the_clusters_version(env_json):
+    """Each version is the pin for the configured Kubernetes version (model/versions.py), a literal:
+    never EKS's default read at plan, which AWS moves under a running cluster (issue 15). The add-on
+    waits for the node group, which waits for the control plane: one step, in order."""
+    from model.versions import ADDON_VERSIONS
+
     group = next(iter(resources(env_json, "aws_eks_node_group")))
-    lookups = env_json["data"]["aws_eks_addon_version"]
+    assert "aws_eks_addon_version" not in env_json.get("data", {})
     for name, addon in _addons(env_json).items():
-        rtype, key = ref_id(addon["addon_version"])
-        assert rtype == "aws_eks_addon_version"
-        lookup = lookups[key]
-        assert lookup == {"//": lookup["//"], "addon_name": name, "kubernetes_version": "1.36", "most_recent": False}
+        assert addon["addon_version"] == ADDON_VERSIONS["1.36"][name]
         assert f"aws_eks_node_group.{group}" in addon["depends_on"]
 
 

@@ -32,8 +32,23 @@ def test_secrets_are_encrypted_with_the_rotating_stack_key(env_json):
 
 
 def test_access_config_lets_the_deployer_reach_the_api(env_json):
-    assert one(env_json, "aws_eks_cluster")["access_config"] == {
-        "authentication_mode": "API_AND_CONFIG_MAP", "bootstrap_cluster_creator_admin_permissions": True}
+    """API (access entries only) for a new cluster; an existing one keeps the mode it runs, read at plan
+    from the running cluster (EKS moves a mode one way only, and old clusters may use aws-auth)."""
+    access = one(env_json, "aws_eks_cluster")["access_config"]
+    running = next(k for k in env_json["data"]["aws_eks_cluster"] if "running" in k)
+    assert access == {
+        "authentication_mode": f'${{coalesce(one(data.aws_eks_cluster.{running}[*].access_config[0].authentication_mode), "API")}}',
+        "bootstrap_cluster_creator_admin_permissions": True}
+
+
+def test_controller_node_group_is_replaced_new_one_first(env_json):
+    """A name prefix and create_before_destroy: changing instance type, disk, AMI type or zones brings
+    the new group up before the old one (CoreDNS, Karpenter) goes (DESIGN fact 20); it runs the AMI
+    release of karpenter.ami_alias (issue 15: one bump rolls every node)."""
+    group = one(env_json, "aws_eks_node_group")
+    assert "node_group_name" not in group and group["node_group_name_prefix"] == "karpenter-controllers-"
+    assert group["lifecycle"]["create_before_destroy"] is True
+    assert group["release_version"] == "1.36.2-20260714"
 
 
 def test_log_group_exists_before_the_cluster_with_retention(synth):

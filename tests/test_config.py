@@ -252,7 +252,25 @@ def test_support_calendar_warns_with_the_version_to_move_to():
     extended = support_warning(_with_version("1.33"), today)
     assert "is in EKS extended support (extra per-hour price) since 2026-07-29, until 2027-07-29" in extended
     over = support_warning(_with_version("1.31"), today)
-    assert "end of EKS extended support" in over and over.count("\n") == 0
+    version_line, ami_line = over.splitlines()  # one line per warning
+    assert "end of EKS extended support" in version_line
+    assert "controller node group cannot follow karpenter.ami_alias al2023@v20260714" in ami_line
+
+
+def test_addon_versions_are_pinned_per_minor_and_overridable():
+    """Add-ons never resolve at plan (AWS moves its defaults): each minor EKS creates has a pin for
+    each of them, vpc-cni moves at most one minor between neighbouring minors, and
+    cluster.addon_versions replaces a pin; a minor without pins is refused naming the add-ons."""
+    from model import versions
+
+    for k8s in ("1.32", "1.33", "1.34", "1.35", "1.36"):
+        assert versions.addon_versions(k8s) is not None, k8s
+    cni = [tuple(map(int, versions.ADDON_VERSIONS[k]["vpc-cni"][1:].split("-")[0].split(".")))
+           for k in sorted(versions.ADDON_VERSIONS, key=versions.minor)]
+    assert all(b[1] - a[1] <= 1 for a, b in zip(cni, cni[1:])), cni
+    cfg = StackConfig.model_validate(_merge(MINIMAL, {"cluster": {"addon_versions": {"vpc-cni": "v1.23.1-eksbuild.1"}}}))
+    assert cfg.addon_versions["vpc-cni"] == "v1.23.1-eksbuild.1"
+    assert cfg.addon_versions["kube-proxy"] == versions.ADDON_VERSIONS[cfg.cluster.version]["kube-proxy"]
 
 
 def test_shipped_environments_deploy_today_without_a_warning():

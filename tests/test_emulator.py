@@ -542,14 +542,14 @@ def test_kubernetes_upgrade(fresh, stack, tmp_path):
     reports the new version everywhere, add-ons at EKS's default for it) and re-plans clean.
 
     The variants come from tests/environments/emulator.yaml with only ``cluster.version`` changed
-    (tests/emulator/synth_versions.py) and must differ from the session's stack in nothing else.
+    (tests/emulator/synth_variants.py) and must differ from the session's stack in nothing else.
     No destroy at the end: rung a covers it and the next rung resets the emulator."""
-    from tests.emulator.synth_versions import synthesize
+    from tests.emulator.synth_variants import synthesize
 
     started = time.monotonic()
     current = cluster_version(stack)
     below, above = shifted(current, -1), shifted(current, +1)
-    synthesized = synthesize(tmp_path / "synth", (below, above))
+    synthesized = synthesize(tmp_path / "synth", {v: {"cluster.version": v} for v in (below, above)})
     docs = {current: stack}
     for version, doc in synthesized.items():
         stripped, _ = strip_unavailable(doc, available_providers(doc))

@@ -68,7 +68,7 @@ def node_labels(node_group: dict) -> dict[str, str]:
     return {
         "kubernetes.io/os": "windows" if ami.startswith("WINDOWS") else "linux",
         "kubernetes.io/arch": "arm64" if "ARM_64" in ami else "amd64",
-        "eks.amazonaws.com/nodegroup": node_group["node_group_name"],
+        "eks.amazonaws.com/nodegroup": node_group.get("node_group_name") or node_group["node_group_name_prefix"] + "<suffix>",
         **node_group.get("labels", {}),
     }
 

@@ -92,7 +92,12 @@ def test_providers_use_exec_auth_against_the_new_cluster(env_json):
 def test_cloud_backend_switches_providers_to_token_auth(synth):
     doc = synth["t-cloud"]
     auth = doc["data"]["aws_eks_cluster_auth"]["cluster-auth"]
-    assert re.fullmatch(r"\$\{aws_eks_cluster\.\w+\.name\}", auth["name"])
+    # the literal name and a gate that changes only with the cluster's creation: read at plan on every
+    # later plan (a reference to aws_eks_cluster defers it whenever the cluster has a change pending)
+    assert auth["name"] == "platform-tfc" and auth["depends_on"] == ["terraform_data.cluster-auth-gate"]
+    gate = doc["resource"]["terraform_data"]["cluster-auth-gate"]
+    assert gate["lifecycle"] == {"ignore_changes": ["input"]}
+    assert set(gate["input"]) == {"cluster", "nodes"} and "aws_eks_node_group." in gate["input"]["nodes"]
     (kube,) = doc["provider"]["kubernetes"]
     (helm,) = doc["provider"]["helm"]
     token = "${data.aws_eks_cluster_auth.cluster-auth.token}"
@@ -221,7 +226,7 @@ def test_nodepools_release_is_the_local_chart_after_karpenter(env_json):
 def test_destroy_waits_for_karpenter_instances_between_the_releases(env_json):
     """On destroy: NodePools release (its uninstall waited for the drains), then this wait until EC2
     reports Karpenter's instances terminated (up to 10 minutes), then Karpenter."""
-    waiter = one(env_json, "terraform_data")
+    waiter = one(env_json, "terraform_data", "node-cleanup-wait")
     karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
     assert waiter["depends_on"][0] == f"helm_release.{karpenter_key}"
     (provisioner,) = waiter["provisioner"]
@@ -237,7 +242,8 @@ def test_destroy_waits_for_karpenter_instances_between_the_releases(env_json):
 
 
 def test_token_mode_has_no_cli_dependent_wait(synth):
-    assert "terraform_data" not in synth["t-cloud"]["resource"]
+    provisioned = [k for k, v in synth["t-cloud"]["resource"].get("terraform_data", {}).items() if "provisioner" in v]
+    assert provisioned == []
 
 
 def test_nodepools_chart_is_copied_into_the_stack_output(synth):

@@ -73,9 +73,9 @@ def _names(doc: dict) -> list[tuple[str, str, int]]:
         for key, body in doc.get("resource", {}).get(rtype, {}).items():
             if isinstance(body.get(attr), str):
                 out.append((f"{rtype}.{key}.{attr}", resolver.substitute(body[attr]), limit))
-            if attr == "name" and isinstance(body.get("name_prefix"), str):
-                out.append((f"{rtype}.{key}.name_prefix", resolver.substitute(body["name_prefix"]),
-                            limit - NAME_PREFIX_SUFFIX))
+            prefix = f"{attr}_prefix"  # name_prefix, node_group_name_prefix
+            if isinstance(body.get(prefix), str):
+                out.append((f"{rtype}.{key}.{prefix}", resolver.substitute(body[prefix]), limit - NAME_PREFIX_SUFFIX))
     tag_sets = [(f"{rtype}.{key}.tags", body.get("tags"))
                 for rtype, items in doc.get("resource", {}).items() for key, body in items.items()]
     for pname, blocks in doc.get("provider", {}).items():

@@ -377,7 +377,11 @@ def cluster_updates() -> None:
 #: The Kubernetes minors the emulator supports, each with its newest patch release (which names
 #: the EKS AMI release versions ``<minor>.<patch>-<AMI_RELEASE_DATE>``). EKS's default for a
 #: cluster created without ``version`` is the newest.
-KUBERNETES_PATCHES: dict[str, int] = {"1.30": 14, "1.31": 11, "1.32": 8, "1.33": 5, "1.34": 3, "1.35": 2, "1.36": 1}
+KUBERNETES_PATCHES: dict[str, int] = {"1.30": 14, "1.31": 13, "1.32": 13, "1.33": 13, "1.34": 9, "1.35": 6, "1.36": 2}
+#: kube-proxy versions EKS lists for these minors (the EKS user guide's table; model/versions.py pins them)
+PINNED_KUBE_PROXY: dict[str, str] = {"1.30": "v1.30.14-eksbuild.8", "1.31": "v1.31.13-eksbuild.2", "1.32": "v1.32.13-eksbuild.16", "1.33": "v1.33.10-eksbuild.13",
+                                     "1.34": "v1.34.6-eksbuild.13", "1.35": "v1.35.3-eksbuild.13",
+                                     "1.36": "v1.36.0-eksbuild.14"}
 DEFAULT_KUBERNETES_VERSION = max(KUBERNETES_PATCHES, key=lambda v: int(v.split(".")[1]))
 AMI_RELEASE_DATE = "20260714"  # the project's pinned AL2023 AMI release (karpenter.ami_alias al2023@v20260714)
 
@@ -592,20 +596,24 @@ def nodegroup_versions() -> None:
 
 # ----------------------------------------------------------------------------- add-ons
 
-#: ``{add-on: [(version, oldest minor, newest minor), ...]}``, newest first. kube-proxy follows the
-#: Kubernetes minor. For each Kubernetes minor EKS flags one compatible version ``defaultVersion``;
-#: here the second newest compatible one (the newest when only one is), so that, like in EKS,
-#: ``most_recent = false`` and ``true`` can differ.
+#: ``{add-on: [(version, oldest minor, newest minor), ...]}``, newest first. Each minor has at least
+#: two compatible versions, among them the ones model/versions.py pins (real EKS versions; the
+#: newer builds are the emulator's), so ``most_recent`` and the default can differ as in EKS. For each
+#: Kubernetes minor EKS flags one compatible version ``defaultVersion``: here the second newest (the
+#: newest when only one is), until ``move_addon_defaults`` makes it the newest, as AWS does when it
+#: moves its defaults under running clusters.
 ADDON_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
-    "vpc-cni": [("v1.20.1-eksbuild.1", "1.32", "1.36"), ("v1.19.6-eksbuild.1", "1.31", "1.36"),
-                ("v1.19.2-eksbuild.1", "1.30", "1.35"), ("v1.18.6-eksbuild.1", "1.30", "1.33")],
-    "coredns": [("v1.13.1-eksbuild.1", "1.36", "1.36"), ("v1.12.4-eksbuild.1", "1.34", "1.36"),
-                ("v1.12.1-eksbuild.2", "1.33", "1.35"), ("v1.11.4-eksbuild.2", "1.30", "1.33"),
-                ("v1.11.1-eksbuild.9", "1.30", "1.31")],
-    "aws-ebs-csi-driver": [("v1.50.1-eksbuild.1", "1.31", "1.36"), ("v1.48.0-eksbuild.2", "1.30", "1.36"),
-                           ("v1.44.0-eksbuild.1", "1.30", "1.35")],
+    "vpc-cni": [("v1.23.1-eksbuild.1", "1.33", "1.36"), ("v1.22.4-eksbuild.3", "1.30", "1.36"),
+                ("v1.20.1-eksbuild.3", "1.30", "1.35")],
+    "coredns": [("v1.14.3-eksbuild.23", "1.36", "1.36"), ("v1.14.3-eksbuild.16", "1.35", "1.36"),
+                ("v1.13.2-eksbuild.4", "1.33", "1.36"), ("v1.11.4-eksbuild.33", "1.30", "1.34"),
+                ("v1.11.4-eksbuild.24", "1.30", "1.32")],
+    "aws-ebs-csi-driver": [("v1.66.0-eksbuild.1", "1.31", "1.36"), ("v1.63.1-eksbuild.1", "1.30", "1.36"),
+                           ("v1.48.0-eksbuild.2", "1.30", "1.35")],
+    # per minor: a newer build than the pinned one, the pinned one (model/versions.py), an older one
     "kube-proxy": [entry for minor, patch in sorted(KUBERNETES_PATCHES.items(), key=lambda kv: -_minor(kv[0]))
-                   for entry in ((f"v{minor}.{patch}-eksbuild.2", minor, minor),
+                   for entry in ((f"v{minor}.{patch}-eksbuild.25", minor, minor),
+                                 (PINNED_KUBE_PROXY.get(minor, f"v{minor}.{patch}-eksbuild.16"), minor, minor),
                                  (f"v{minor}.{patch - 1}-eksbuild.5", minor, minor))],
 }
 ADDON_TYPES = {"vpc-cni": "networking", "coredns": "networking", "kube-proxy": "networking",
@@ -618,8 +626,29 @@ def addon_versions(addon: str, kubernetes_version: str) -> list[str]:
     return [v for v, low, high in ADDON_VERSIONS.get(addon, []) if _minor(low) <= minor <= _minor(high)]
 
 
+ADDON_DEFAULTS_FILE = "MOTO_PLUS_ADDON_DEFAULTS"
+"""Environment variable naming a file; while it holds ``newest``, EKS's default add-on versions are
+the newest compatible ones (``move_addon_defaults``). Read at every call: the test moves the defaults
+of a running emulator without restarting it."""
+
+
+def defaults_moved() -> bool:
+    import os
+
+    path = os.environ.get(ADDON_DEFAULTS_FILE)
+    return bool(path) and os.path.exists(path) and open(path).read().strip() == "newest"
+
+
+def move_addon_defaults(path: str) -> None:
+    """What AWS does now and then: every add-on's default version becomes its newest compatible one."""
+    with open(path, "w") as out:
+        out.write("newest\n")
+
+
 def default_addon_version(addon: str, kubernetes_version: str) -> str | None:
     compatible = addon_versions(addon, kubernetes_version)
+    if defaults_moved():
+        return compatible[0] if compatible else None
     return compatible[1] if len(compatible) > 1 else (compatible[0] if compatible else None)
 
 

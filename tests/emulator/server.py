@@ -52,6 +52,7 @@ class Emulator:
         self.url = f"http://{HOST}:{port}"
         self.log = log
         self.patched = patched
+        self.addon_defaults = log.parent / f"addon-defaults-{port}"
 
     # -------------------------------------------------------------- talking to it
 
@@ -64,8 +65,16 @@ class Emulator:
                             config=Config(retries={"max_attempts": 2, "mode": "standard"}, proxies={},
                                           s3={"addressing_style": "path"}))
 
+    def move_addon_defaults(self) -> None:
+        """AWS moves its default EKS add-on versions (to the newest compatible ones) under running clusters."""
+        from tests.emulator.moto_plus import move_addon_defaults
+
+        move_addon_defaults(str(self.addon_defaults))
+
     def reset(self) -> None:
-        """Forget every resource (moto's reset API): each rung starts from an empty account."""
+        """Forget every resource (moto's reset API): each rung starts from an empty account (with
+        EKS's default add-on versions back where they were)."""
+        self.addon_defaults.unlink(missing_ok=True)
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
         with _OPENER.open(request, timeout=30) as response:
             assert response.status == 200, response.status
@@ -115,8 +124,9 @@ def start(log_dir: Path, *, patched: bool = True) -> Emulator:
     port = free_port()
     log = log_dir / f"moto-{'plus' if patched else 'stock'}-{port}.log"
     program = [str(PATCHED_SERVER)] if patched else ["-m", "moto.server"]
+    defaults = log_dir / f"addon-defaults-{port}"  # Emulator.addon_defaults: AWS moving its add-on defaults
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "NO_PROXY": HOST, "no_proxy": HOST,
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "MOTO_PLUS_ADDON_DEFAULTS": str(defaults)}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, *program, "-H", HOST, "-p", str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
