@@ -108,6 +108,9 @@ class PlatformStack(TerraformStack):
         (a data-source token expires after ~15 min and breaks long first applies); ``token`` mode,
         for Terraform Cloud runners without the aws CLI, reads ``aws_eks_cluster_auth`` instead."""
         cluster = self.cluster
+        # in both modes, so that switching exec -> token defers no token read (see _cluster_token)
+        gate = DataResource(self, "cluster-auth-gate", input={"cluster": cluster.name, "nodes": cluster.node_group.arn},
+                            lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
         if config.kubernetes_auth_mode == "exec":
             exec_ = dict(api_version="client.authentication.k8s.io/v1beta1", command="aws",
                          args=["eks", "get-token", "--cluster-name", cluster.name, "--region", config.region,
@@ -116,12 +119,12 @@ class PlatformStack(TerraformStack):
             kubernetes_auth = {"exec": [KubernetesProviderExec(**exec_)]}
             helm_auth = {"exec": HelmProviderKubernetesExec(**exec_)}
         else:
-            kubernetes_auth = helm_auth = {"token": self._cluster_token(config)}
+            kubernetes_auth = helm_auth = {"token": self._cluster_token(config, gate)}
         connection = dict(host=cluster.endpoint, cluster_ca_certificate=Fn.base64decode(cluster.ca_data))
         KubernetesProvider(self, "kubernetes", **connection, **kubernetes_auth)
         HelmProvider(self, "helm", kubernetes=HelmProviderKubernetes(**connection, **helm_auth))
 
-    def _cluster_token(self, config: StackConfig) -> str:
+    def _cluster_token(self, config: StackConfig, gate: DataResource) -> str:
         """The ``aws_eks_cluster_auth`` token, read at plan on every plan after the first apply.
 
         A data source that refers to a managed resource with changes pending is read during apply
@@ -133,10 +136,8 @@ class PlatformStack(TerraformStack):
         read during apply, right after the node group is up (fresh for the in-cluster installs that
         follow); on every later plan the gate has nothing pending and the token is read at plan.
         A token lives ~15 minutes: in Terraform Cloud, apply a plan within that time of its start
-        (README: Terraform Cloud)."""
-        gate = DataResource(self, "cluster-auth-gate", input={"cluster": self.cluster.name,
-                                                              "nodes": self.cluster.node_group.arn},
-                            lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
+        (README: Terraform Cloud). The gate exists in ``exec`` mode too, so a switch to ``token`` mode
+        reads the token at plan as well."""
         return DataAwsEksClusterAuth(self, "cluster-auth", name=config.name, depends_on=[gate]).token
 
     # ------------------------------------------------------------------ shared encryption key

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import queue
 import re
 import shutil
 import signal
@@ -162,8 +164,9 @@ def orphans(emu: Emulator, tf: Terraform) -> dict[str, list[str]]:
 # ----------------------------------------------------------------------------- a
 
 
-def test_apply_plan_destroy(fresh, stack, tmp_path):
+def test_apply_plan_destroy(fresh, stack, emulator_synth, tmp_path):
     started = time.monotonic()
+    synthesizing = start_variants(tmp_path / "variants")  # the change-impact variants, while we apply
     tf = terraform(fresh, tmp_path / "a", stack)
     tf.run("init", *TF_FLAGS, label="a: init", timeout=180)
     run(tf, "apply", "-auto-approve", *TF_FLAGS, label="a: apply", timeout=APPLY_TIMEOUT)
@@ -196,6 +199,7 @@ def test_apply_plan_destroy(fresh, stack, tmp_path):
     else:
         check_kubeconfig(tf, tmp_path, values)
 
+    change_impact(fresh, tf, emulator_synth["emulator"], stack, synthesizing.result())
     run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="a: destroy", timeout=DESTROY_TIMEOUT)
     assert_destroyed(fresh, "after destroy", stack)
     TIMINGS["a (apply/plan/destroy)"] = time.monotonic() - started
@@ -220,6 +224,141 @@ def check_kubeconfig(tf: Terraform, tmp_path: Path, values: dict) -> None:
         args = exec_["args"]
         assert args[args.index("--cluster-name") + 1] == values["cluster_name"]["value"], args
     log(f"a: kubeconfig OK: server {servers[0]}, user exec `aws {' '.join(exec_['args'])}`")
+
+
+# ----------------------------------------------------------------------------- a: change impact
+
+
+def start_variants(outdir: Path):
+    """Synthesize every change-impact variant in the background (a subprocess; see synth_variants)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.emulator import change_impact
+    from tests.emulator.synth_variants import synthesize
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(synthesize, outdir, change_impact.variants())
+    pool.shutdown(wait=False)
+    return future
+
+
+def plan_json(tf: Terraform, label: str, *, refresh: bool = False) -> tuple[str, dict | None]:
+    """A saved plan of the workdir's JSON and its ``show -json``: (output, plan), plan None when it fails."""
+    flags = () if refresh else ("-refresh=false",)
+    proc = tf.run("plan", "-out=impact.tfplan", "-lock=false", *flags, *TF_FLAGS, label=label, timeout=PLAN_TIMEOUT,
+                  check=False)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        return output, None
+    shown = tf.run("show", "-json", "impact.tfplan", label=f"{label} (show -json)", timeout=120)
+    return output, json.loads(shown.stdout)
+
+
+PLAN_WORKERS = 2  # plans in parallel, each in its own copy of the workdir (same state, -lock=false)
+
+
+def plan_workers(tf: Terraform, count: int) -> "queue.Queue[Terraform]":
+    """``count`` workdirs sharing ``tf``'s initialised providers, each with a copy of its state."""
+    workers: queue.Queue[Terraform] = queue.Queue()
+    for i in range(count):
+        workdir = tf.workdir.parent / f"{tf.workdir.name}-plan-{i}"
+        workdir.mkdir(exist_ok=True)
+        for shared in (".terraform", ".terraform.lock.hcl"):
+            if not (workdir / shared).exists():
+                (workdir / shared).symlink_to(tf.workdir / shared)
+        for state in tf.workdir.glob("*.tfstate"):
+            shutil.copy(state, workdir / state.name)
+        workers.put(Terraform(workdir, env={k: tf.env[k] for k in tf.env if k.startswith(("AWS_", "HTTP", "NO_", "http", "no_"))}))
+    return workers
+
+
+def _comparable(doc: dict) -> str:
+    return json.dumps({k: v for k, v in doc.items() if k != "//"}, sort_keys=True)
+
+
+def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, docs: dict[str, dict]) -> None:
+    """Issue 15: every day-two key changed on the applied stack and planned (tests/emulator/change_impact.py):
+    each plan is classified and must keep the invariants; refused keys must be refused at plan with
+    their reason; the results are the README's "What a change does" table. A variant whose AWS part is
+    identical to the applied stack's (Helm values only) is not planned: its plan is the clean re-plan
+    just made. Then AWS moves its default add-on versions and a plan without a change, in both modes,
+    must still be clean."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.emulator import change_impact as ci
+
+    started = time.monotonic()
+    workers = plan_workers(tf, PLAN_WORKERS)
+    base_key = _comparable(base)
+    clean = ci.Impact()
+
+    def planned(variant: str) -> tuple[str, ci.Impact | None]:
+        """(output, impact) of one variant's plan; impact None when the plan fails."""
+        full = docs[variant]
+        doc, _ = strip_unavailable(full, available_providers(full))
+        if _comparable(doc) == base_key:
+            return "", clean
+        worker = workers.get()
+        try:
+            worker.write(doc)
+            output, shown = plan_json(worker, f"a: impact {variant}")
+        finally:
+            workers.put(worker)
+        return output, (ci.classify(shown) if shown is not None else None)
+
+    wanted = [c.name for c in ci.CASES] + [f"{c.name}.token" for c in ci.CASES if f"{c.name}.token" in docs]
+    with ThreadPoolExecutor(max_workers=PLAN_WORKERS) as pool:
+        results = dict(zip(wanted, pool.map(planned, wanted)))
+
+    tdoc, _ = strip_unavailable(docs["token"], available_providers(docs["token"]))
+    exec_only = {f"terraform_data.{k}" for k in set(base["resource"].get("terraform_data", {}))
+                 - set(tdoc["resource"].get("terraform_data", {}))}
+    broken: list[str] = []
+    rows = []
+    for case in ci.CASES:
+        output, impact = results[case.name]
+        where = f"{case.key} ({case.example})"
+        if case.refused:
+            if impact is not None or case.refused not in output:
+                broken.append(f"{where}: must be refused at plan with {case.refused!r}; the plan "
+                              f"{'succeeded' if impact is not None else 'failed otherwise: ' + output[-1500:]}")
+            rows.append((case, ci.terraform_words(case, None, ci.refusal_words(output)), "nothing (refused)"))
+            continue
+        if impact is None:
+            broken.append(f"{where}: the plan failed:\n{output[-3000:]}")
+            continue
+        broken += [f"{where}, exec: {v}" for v in ci.violations(case, impact, mode="exec")]
+        if f"{case.name}.token" in results:
+            toutput, timpact = results[f"{case.name}.token"]
+            if timpact is None:
+                broken.append(f"{where}: the token-mode plan failed:\n{toutput[-3000:]}")
+            else:
+                broken += [f"{where}, token: {v}" for v in ci.violations(case, timpact, mode="token",
+                                                                         exec_only=exec_only)]
+        rows.append((case, ci.terraform_words(case, impact, None), "; ".join(ci.in_cluster(base_full, docs[case.name]))))
+        log(f"a: impact {where}: {rows[-1][1]} | {rows[-1][2] or 'nothing in the cluster'}")
+    log(f"a: change impact: {len(wanted)} variants, {sum(1 for o, i in results.values() if i is not clean)} planned "
+        f"({PLAN_WORKERS} at a time), in {time.monotonic() - started:.0f}s")
+
+    # AWS moves its default add-on versions: a plan with no change stays clean, in both modes.
+    emu.move_addon_defaults()
+    plan_is_clean(tf, "a: re-plan after AWS moved its default add-on versions")
+    worker = workers.get()
+    worker.write(tdoc)
+    output, shown = plan_json(worker, "a: token-mode plan of the unchanged stack", refresh=True)
+    assert shown is not None, output[-3000:]
+    timpact = ci.classify(shown)
+    assert not timpact.deferred and timpact.addresses() <= exec_only and set(timpact.deleted) == timpact.addresses(), (
+        f"token mode, no change: the plan does more than drop the exec-only waits {sorted(exec_only)}: {timpact}")
+
+    table = ci.table(rows)
+    TIMINGS["a: change impact"] = time.monotonic() - started
+    if os.environ.get("UPDATE_README") == "1":
+        ci.write_readme_block(table)
+    assert not broken, "day-two invariants broken:\n- " + "\n- ".join(broken)
+    assert ci.readme_block(ci.README.read_text()) == table, (
+        "README 'What a change does' is stale against the change-impact rung; rerun with UPDATE_README=1 "
+        "(scripts/test.sh -m emulator -k apply_plan_destroy) and review the diff:\n" + table)
 
 
 # ----------------------------------------------------------------------------- b

@@ -40,6 +40,8 @@ CREDENTIALS = ("data.aws_eks_cluster_auth.",)
 # Attributes of the cluster the providers' host and CA come from.
 CONNECTION = ("endpoint", "certificate_authority")
 TAG_ATTRIBUTES = {"tags", "tags_all"}
+# resources whose only argument that can be unknown at plan is a policy document
+POLICY_HOLDERS = ("aws_iam_policy", "aws_iam_role", "aws_iam_role_policy", "aws_sqs_queue_policy", "aws_kms_key")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Case:
     changes: dict[str, Any]
     deletes: tuple[str, ...] = ()
     refused: str | None = None
-    token: bool = True  # also planned in token mode
+    token: bool = False  # also planned in token mode (where the cluster or its node group changes)
 
     @property
     def name(self) -> str:
@@ -65,7 +67,7 @@ POOL = "karpenter.nodepools.stateless"
 CASES: tuple[Case, ...] = (
     Case("name", "platform-emu -> platform-emu2", {"name": "platform-emu2"}, refused="name cannot change"),
     Case("region", "us-east-1 -> us-west-2", {"region": "us-west-2"}, refused="region cannot change"),
-    Case("tags", "add CostCenter: platform", {"tags": {"CostCenter": "platform"}}),
+    Case("tags", "add CostCenter: platform", {"tags": {"CostCenter": "platform"}}, token=True),
     Case("network.vpc_cidr", "10.0.0.0/16 -> 10.1.0.0/16", {"network.vpc_cidr": "10.1.0.0/16"},
          refused="vpc_cidr cannot change"),
     Case("network.az_count", "3 -> 4", {"network.az_count": 4}, refused="zones that stay"),
@@ -79,7 +81,7 @@ CASES: tuple[Case, ...] = (
          deletes=("aws_nat_gateway.network_nat-us-east-1b", "aws_nat_gateway.network_nat-us-east-1c",
                   "aws_eip.network_nat-eip-us-east-1b", "aws_eip.network_nat-eip-us-east-1c")),
     Case("network.flow_log_retention_days", "365 -> 90", {"network.flow_log_retention_days": 90}),
-    Case("cluster.version", "1.35 -> 1.36", {"cluster.version": "1.36"}),
+    Case("cluster.version", "1.35 -> 1.36", {"cluster.version": "1.36"}, token=True),
     Case("cluster.support_type", "STANDARD -> EXTENDED", {"cluster.support_type": "EXTENDED"}),
     Case("cluster.allow_past_end_of_support", "false -> true", {"cluster.allow_past_end_of_support": True}),
     Case("cluster.endpoint_public_access", "true -> false", {"cluster.endpoint_public_access": False}),
@@ -90,7 +92,7 @@ CASES: tuple[Case, ...] = (
     Case("cluster.admin_principal_arns", "remove the role", {"cluster.admin_principal_arns": []},
          deletes=("aws_eks_access_entry.cluster_admin-", "aws_eks_access_policy_association.cluster_admin-")),
     Case("cluster.log_retention_days", "365 -> 731", {"cluster.log_retention_days": 731}),
-    Case("cluster.node_instance_type", "t3.large -> m6i.large", {"cluster.node_instance_type": "m6i.large"}),
+    Case("cluster.node_instance_type", "t3.large -> m6i.large", {"cluster.node_instance_type": "m6i.large"}, token=True),
     Case("cluster.node_instance_type", "t3.large -> m7g.large (Graviton)",
          {"cluster.node_instance_type": "m7g.large"}),
     Case("cluster.node_desired_size", "1 -> 2 (max 2 -> 3)",
@@ -121,7 +123,8 @@ CASES: tuple[Case, ...] = (
     Case(f"{POOL[10:]}.termination_grace_period", "1h -> 2h", {f"{POOL}.termination_grace_period": "2h"}),
     Case(f"{POOL[10:]}.disruption_budget_nodes", "10% -> 20%", {f"{POOL}.disruption_budget_nodes": "20%"}),
     Case(f"{POOL[10:]}.weight", "50 -> 60", {f"{POOL}.weight": 60}),
-    Case("kubernetes_auth.mode", "exec -> token", {"kubernetes_auth.mode": "token"}, token=False),
+    Case("kubernetes_auth.mode", "exec -> token", {"kubernetes_auth.mode": "token"},
+         deletes=("terraform_data.karpenter_node-cleanup-wait",)),
 )
 
 
@@ -148,6 +151,9 @@ class Impact:
     of addresses otherwise; ``deferred``: data sources read during apply, with Terraform's reason."""
 
     updated: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # updates whose only differences are values known at apply (a policy document read again): the
+    # plan shows them as updates; the apply changes nothing unless the value really moved
+    pending: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     replaced_first: list[str] = dataclasses.field(default_factory=list)  # create before destroy
     replaced_destroy_first: list[str] = dataclasses.field(default_factory=list)
     created: list[str] = dataclasses.field(default_factory=list)
@@ -156,12 +162,28 @@ class Impact:
     unknown_connection: list[str] = dataclasses.field(default_factory=list)
 
     def addresses(self) -> set[str]:
-        return {*self.updated, *self.replaced_first, *self.replaced_destroy_first, *self.created, *self.deleted}
+        return {*self.updated, *self.pending, *self.replaced_first, *self.replaced_destroy_first, *self.created, *self.deleted}
 
 
-def _changed_attributes(change: dict) -> list[str]:
+def _difference(before: Any, after: Any, unknown: Any) -> str | None:
+    """``changed``, ``unknown`` (known only at apply; the value may well stay) or None (equal)."""
+    if unknown is True:
+        return "unknown" if before is not None else "changed"
+    if isinstance(before, dict) and isinstance(after, dict):
+        unknown = unknown if isinstance(unknown, dict) else {}
+        found = {_difference(before.get(k), after.get(k), unknown.get(k)) for k in {*before, *after, *unknown}}
+        return "changed" if "changed" in found else ("unknown" if "unknown" in found else None)
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        unknown = unknown if isinstance(unknown, list) else [None] * len(after)
+        found = {_difference(b, a, u) for b, a, u in zip(before, after, unknown)}
+        return "changed" if "changed" in found else ("unknown" if "unknown" in found else None)
+    return None if before == after else "changed"
+
+
+def _attributes(change: dict, kind: str) -> list[str]:
     before, after, unknown = change.get("before") or {}, change.get("after") or {}, change.get("after_unknown") or {}
-    return sorted(k for k in {*before, *after, *unknown} if before.get(k) != after.get(k) or unknown.get(k) is True)
+    return sorted(k for k in {*before, *after, *unknown}
+                  if _difference(before.get(k), after.get(k), unknown.get(k)) == kind)
 
 
 def classify(plan: dict) -> Impact:
@@ -174,7 +196,11 @@ def classify(plan: dict) -> Impact:
                 impact.deferred[address] = rc.get("action_reason", "")
             continue
         if actions == ["update"]:
-            impact.updated[address] = _changed_attributes(change)
+            changed = _attributes(change, "changed")
+            if changed:
+                impact.updated[address] = changed
+            else:
+                impact.pending[address] = _attributes(change, "unknown")
         elif actions == ["create", "delete"]:
             impact.replaced_first.append(address)
         elif actions == ["delete", "create"]:
@@ -193,9 +219,12 @@ def _asked(address: str, case: Case) -> bool:
     return any(address.startswith(prefix) for prefix in case.deletes)
 
 
-def violations(case: Case, impact: Impact, *, mode: str) -> list[str]:
-    """The invariants of issue 15, as sentences naming the addresses that break them."""
+def violations(case: Case, impact: Impact, *, mode: str, exec_only: set[str] = frozenset()) -> list[str]:
+    """The invariants of issue 15, as sentences naming the addresses that break them. ``exec_only``:
+    what a token-mode plan of an exec-mode state deletes by design (the destroy-time waits that need
+    the aws CLI)."""
     found = []
+    impact = dataclasses.replace(impact, deleted=[a for a in impact.deleted if a not in exec_only])
     for address in [*impact.replaced_first, *impact.replaced_destroy_first, *impact.deleted]:
         if address.split(".")[0] in STATEFUL and not _asked(address, case):
             found.append(f"{address} (stateful) is replaced or deleted")
@@ -242,7 +271,9 @@ def in_cluster(base: dict, variant: dict) -> list[str]:
             said.append(f"installs {name}")
         elif name != "karpenter-nodepools":
             keys = [k for k in ("version", "values", "timeout") if old[name].get(k) != new[name].get(k)]
-            if keys:
+            if keys == ["timeout"]:
+                said.append(f"{name}: Helm's wait only (no object changes)")
+            elif keys:
                 said.append(f"upgrades {name} ({', '.join(keys)})")
     before, after = _manifests(base), _manifests(variant)
     rolls: list[str] = []
@@ -266,7 +297,8 @@ def in_cluster(base: dict, variant: dict) -> list[str]:
             if template(o) != template(n):
                 rolls.append(f"replaces the {obj} pool's nodes (template drift)")
             elif o["spec"]["template"]["spec"]["requirements"] != n["spec"]["template"]["spec"]["requirements"]:
-                rolls.append(f"{obj}: new nodes follow the new requirements; nodes outside them drift and are replaced")
+                rolls.append(f"{obj}: new nodes follow the new requirements; a node outside them drifts and is replaced "
+                             "(widening replaces none)")
             else:
                 rolls.append(f"{obj}: no node replaced (disruption, limits or weight only)")
     return said + rolls
@@ -292,6 +324,10 @@ def terraform_words(case: Case, impact: Impact | None, refusal: str | None) -> s
             for a, attrs in sorted(others.items())))
     if tags_only:
         parts.append(f"tags of {len(tags_only)} resources in place")
+    if impact.pending:
+        parts.append(f"{len(impact.pending)} policy documents shown as known after apply (read again; unchanged)"
+                     if all(a.split(".")[0] in POLICY_HOLDERS for a in impact.pending) else
+                     "values known after apply: " + ", ".join(sorted({_kind(a) for a in impact.pending})))
     if impact.replaced_first:
         parts.append("replaces, new one first: " + ", ".join(sorted({_kind(a) for a in impact.replaced_first})))
     if impact.replaced_destroy_first:

@@ -38,8 +38,14 @@ def variant_path(outdir: Path, variant: str) -> Path:
 
 
 def changed(raw: dict, changes: Changes) -> dict:
-    """``raw`` (an environment file's data) with ``changes`` applied; a missing section is created."""
+    """``raw`` (an environment file's data) with ``changes`` applied; a missing section is created.
+    A change inside ``karpenter.nodepools`` of a file that keeps the default pools first writes the
+    default pools out (the same pools, now explicit), so the change touches one pool only."""
     data = copy.deepcopy(raw)
+    if any(k.startswith("karpenter.nodepools.") for k in changes) and "nodepools" not in data.get("karpenter", {}):
+        from model.karpenter import KarpenterConfig
+
+        data.setdefault("karpenter", {})["nodepools"] = KarpenterConfig().model_dump(mode="json")["nodepools"]
     for dotted, value in changes.items():
         *path, last = dotted.split(".")
         node = data
@@ -70,6 +76,7 @@ def main(argv: list[str]) -> int:
 
     raw = emulator_raw()
     for variant, changes in json.loads(Path(spec).read_text()).items():
+        print(f"variant {variant}: {changes}", flush=True)
         config = parse_config(changed(raw, changes), EMULATOR_ENV / "emulator.yaml")
         build_app({EMULATOR: config}, str(Path(outdir) / variant)).synth()
     print(READY, flush=True)
@@ -99,7 +106,7 @@ def synthesize(outdir: Path, variants: dict[str, Changes], timeout: float = TIME
     text = log.read_text(errors="replace")
     if proc.returncode != 0 or READY not in text.split():
         why = f"exit {proc.returncode}" if proc.returncode not in (None, -9, -15) else f"not done in {timeout:.0f}s"
-        raise RuntimeError(f"synthesizing the emulator stack variants {', '.join(variants)} failed ({why}, "
+        raise RuntimeError(f"synthesizing {len(variants)} variants of the emulator stack failed ({why}, "
                            f"{time.monotonic() - started:.0f}s):\n{text[-6000:]}")
     return {v: json.loads(variant_path(outdir, v).read_text()) for v in variants}
 
