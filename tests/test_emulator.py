@@ -322,7 +322,7 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
             if impact is not None or case.refused not in output:
                 broken.append(f"{where}: must be refused at plan with {case.refused!r}; the plan "
                               f"{'succeeded' if impact is not None else 'failed otherwise: ' + output[-1500:]}")
-            rows.append((case, ci.terraform_words(case, None, ci.refusal_words(output)), "nothing (refused)"))
+            rows.append((case, ci.terraform_words(case, None, ci.refusal_words(case, output)), "nothing (refused)"))
             continue
         if impact is None:
             broken.append(f"{where}: the plan failed:\n{output[-3000:]}")

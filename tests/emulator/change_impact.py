@@ -165,25 +165,26 @@ class Impact:
         return {*self.updated, *self.pending, *self.replaced_first, *self.replaced_destroy_first, *self.created, *self.deleted}
 
 
-def _difference(before: Any, after: Any, unknown: Any) -> str | None:
-    """``changed``, ``unknown`` (known only at apply; the value may well stay) or None (equal)."""
+def _differences(before: Any, after: Any, unknown: Any, path: str, out: dict[str, str]) -> None:
+    """Record in ``out`` each differing leaf path: ``changed``, or ``unknown`` (known only at apply;
+    the value may well stay what it is)."""
     if unknown is True:
-        return "unknown" if before is not None else "changed"
-    if isinstance(before, dict) and isinstance(after, dict):
+        out[path] = "unknown" if before is not None else "changed"
+    elif isinstance(before, dict) and isinstance(after, dict):
         unknown = unknown if isinstance(unknown, dict) else {}
-        found = {_difference(before.get(k), after.get(k), unknown.get(k)) for k in {*before, *after, *unknown}}
-        return "changed" if "changed" in found else ("unknown" if "unknown" in found else None)
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        unknown = unknown if isinstance(unknown, list) else [None] * len(after)
-        found = {_difference(b, a, u) for b, a, u in zip(before, after, unknown)}
-        return "changed" if "changed" in found else ("unknown" if "unknown" in found else None)
-    return None if before == after else "changed"
+        for k in sorted({*before, *after, *unknown}):
+            _differences(before.get(k), after.get(k), unknown.get(k), f"{path}.{k}" if path else k, out)
+    elif isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and (
+            len(before) == 1 and isinstance(before[0], dict)):  # a nested block: name its attributes
+        _differences(before[0], after[0], (unknown or [None])[0] if isinstance(unknown, list) else None, path, out)
+    elif before != after and not (before in (None, [], {}) and after in (None, [], {})):
+        out[path] = "changed"
 
 
 def _attributes(change: dict, kind: str) -> list[str]:
-    before, after, unknown = change.get("before") or {}, change.get("after") or {}, change.get("after_unknown") or {}
-    return sorted(k for k in {*before, *after, *unknown}
-                  if _difference(before.get(k), after.get(k), unknown.get(k)) == kind)
+    found: dict[str, str] = {}
+    _differences(change.get("before") or {}, change.get("after") or {}, change.get("after_unknown") or {}, "", found)
+    return sorted(p for p, k in found.items() if k == kind)
 
 
 def classify(plan: dict) -> Impact:
@@ -316,11 +317,11 @@ def terraform_words(case: Case, impact: Impact | None, refusal: str | None) -> s
         return f"refused at plan: {refusal}"
     assert impact is not None
     parts = []
-    tags_only = [a for a, attrs in impact.updated.items() if attrs and set(attrs) <= TAG_ATTRIBUTES]
+    tags_only = [a for a, attrs in impact.updated.items() if attrs and {x.split(".")[0] for x in attrs} <= TAG_ATTRIBUTES]
     others = {a: attrs for a, attrs in impact.updated.items() if a not in tags_only}
     if others:
         parts.append("updates in place: " + ", ".join(
-            f"{_kind(a)} ({', '.join(x for x in attrs if x not in TAG_ATTRIBUTES) or 'tags'})"
+            f"{_kind(a)} ({', '.join(x for x in attrs if x.split('.')[0] not in TAG_ATTRIBUTES) or 'tags'})"
             for a, attrs in sorted(others.items())))
     if tags_only:
         parts.append(f"tags of {len(tags_only)} resources in place")
@@ -364,10 +365,13 @@ def write_readme_block(block: str) -> None:
     README.write_text(text[:start] + "\n" + block + "\n" + text[end:])
 
 
-def refusal_words(output: str) -> str:
-    """The precondition's message from a failed plan's output, on one line."""
-    lines = [line.strip(" │╷╵") for line in output.splitlines()]
-    for i, line in enumerate(lines):
-        if "cannot change" in line or "zones that stay" in line:
-            return " ".join(l for l in lines[i:i + 6] if l and not l.startswith(("This check", "Error"))).split(" (")[0]
-    return json.dumps(output[-400:])
+def refusal_words(case: Case, output: str) -> str:
+    """The precondition's message for ``case`` from a failed plan's output, on one line, without the
+    values (the example column has them)."""
+    text = " ".join(line.strip(" │╷╵") for line in output.splitlines())
+    text = re.sub(r"\s+", " ", text)
+    start = min((i for i in (text.find(f"{case.key} cannot change"), text.find(f"{case.key} /")) if i >= 0), default=-1)
+    if start < 0:
+        return json.dumps(output[-400:])
+    message = re.sub(r" \(from .*? to .*?\)", "", text[start:])
+    return message.split(". ")[0].rstrip(".")
