@@ -1,6 +1,9 @@
 """AWS list prices the README's cost table is computed from: on-demand, USD, us-west-2, checked 2026-12-01.
 
-Every price names its source. Moving a price is one change here; ``python -m stacks.docs`` rewrites the table
+Every price names its source. EKS (standard and extended), NAT gateway, public IPv4, KMS and CloudWatch Logs
+prices were confirmed on 2026-12-01 against AWS's pages and 2026 price guides; the EC2 and EBS prices are AWS's
+long-standing us-west-2 list prices (t3.large confirmed by a 2026 table, m6i.large and EBS not re-confirmed):
+check them at the sources before relying on the totals. Moving a price is one change here; ``python -m stacks.docs`` rewrites the table
 and a test fails while the README's table differs from what these prices and the current synth give.
 """
 
