@@ -152,15 +152,15 @@ def overview(doc: dict, title: str) -> Drawing:
         else:
             kinds[layer][addr.split(".", 1)[0]] += 1
     drawing = Drawing(title, graph_attr={"rankdir": "BT", "label": title, "labelloc": "t", "fontsize": "16",
-                                         "fontname": "Helvetica", "nodesep": "0.3", "ranksep": "0.45",
+                                         "fontname": "Helvetica", "nodesep": "0.2", "ranksep": "0.45",
                                          "size": "8.5,11"},
                       node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
-                                 "fontsize": "11", "margin": "0.12,0.06"},
+                                 "fontsize": "12", "margin": "0.12,0.06"},
                       edge_attr={"color": "#777777", "arrowsize": "0.7", "fontname": "Helvetica", "fontsize": "10"})
     layers = sorted(set(kinds) | set(reads), key=_layer_order)
     for layer in layers:
         total = sum(kinds[layer].values())
-        head = f"{layer} ({LAYER_FILES.get(layer, layer)}): {total} resources"
+        head = f"{layer}: {total} resources ({LAYER_FILES.get(layer, layer)})"
         lines = [f"{count} × {rtype}" for rtype, count in sorted(kinds[layer].items(), key=lambda kv: (-kv[1], kv[0]))]
         if reads[layer]:
             lines.append(f"+ {reads[layer]} data sources (reads)")

@@ -3,6 +3,7 @@ the committed pictures in docs/ must show the current synth."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -74,14 +75,18 @@ def test_overview_counts_every_resource_kind_once_per_layer(synth):
     assert "5 × aws_cloudwatch_event_rule" in nodes["karpenter"]
     listed = sum(int(line.split(" × ")[0]) for lines in nodes.values() for line in lines if " × " in line)
     assert listed == sum(len(items) for items in doc["resource"].values())
-    assert nodes["network"][0] == "network (constructs/network.py): 29 resources"
+    assert nodes["network"][0] == "network: 29 resources (constructs/network.py)"
 
 
-def test_overview_fits_a_page_width(synth, tmp_path):
-    """GitHub shows a README image at most ~880 px wide: the overview is laid out for that, not shrunk to it."""
+def test_overview_reads_at_page_width():
+    """GitHub shows a README image at most ~880 px wide; at that width the smallest text stays >= 8 pt (11 px)."""
     svg = (ROOT / "docs" / "diagram-dev-overview.svg").read_text()
-    width = float(ET.fromstring(svg).get("width").removesuffix("pt"))
-    assert width <= 880, f"the overview is {width:.0f} pt wide"
+    root = ET.fromstring(svg)
+    width_px = float(root.get("width").removesuffix("pt")) * 4 / 3
+    assert width_px <= 880, f"the overview is {width_px:.0f} px wide"
+    scale = float(re.search(r"scale\(([0-9.]+)", svg).group(1))
+    smallest = min(float(t.get("font-size")) for t in root.iter(f"{SVG}text")) * scale
+    assert smallest >= 8, f"its smallest text is {smallest:.1f} pt"
 
 
 @pytest.mark.parametrize("picture", ["diagram-dev-overview.svg", "diagram-dev.svg"])
