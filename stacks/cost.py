@@ -6,8 +6,10 @@ Karpenter's nodes are the workload's and are not counted.
 
 from __future__ import annotations
 
+import datetime as _dt
+
 from model.prices import CHECKED, EC2_ON_DEMAND, HOURS_PER_MONTH, PRICES, REGION
-from model.versions import EKS_CALENDAR
+from model.versions import EKS_CALENDAR, support_state
 
 START, END = "<!-- cost:start -->", "<!-- cost:end -->"
 
@@ -20,21 +22,23 @@ def _money(usd: float) -> str:
     return f"${usd:,.2f}"
 
 
-ROWS = {"eks": "EKS control plane (standard support)", "nodes": "controller nodes (on-demand)",
-        "disks": "controller node root volumes (priced as gp2)", "nat": "NAT gateways", "ipv4": "public IPv4 (the NAT gateways' EIPs)",
-        "kms": "KMS key"}
-
-
 def _unit(usd: float) -> str:
     text = f"{usd:.3f}"
     return f"${text[:-1] if text.endswith('0') else text}"
 
 
+ROWS = {"eks": "EKS control plane", "nodes": "controller nodes (on-demand)",
+        "disks": "controller node root volumes (priced as gp2)", "nat": "NAT gateways",
+        "ipv4": "public IPv4 (the NAT gateways' EIPs)", "kms": "KMS key"}
+
+
 def estimate(doc: dict) -> dict[str, tuple[str, float]]:
     """``{row: (detail, USD a month)}`` of the fixed costs of one synthesized environment stack."""
     hours = HOURS_PER_MONTH
-    clusters = _items(doc, "aws_eks_cluster")
-    out = {"eks": (", ".join(f"Kubernetes {c['version']}" for c in clusters), len(clusters) * PRICES["eks_standard"].usd * hours)}
+    on = _dt.date.fromisoformat(CHECKED)
+    states = [(c["version"], support_state(c["version"], on)) for c in _items(doc, "aws_eks_cluster")]
+    out = {"eks": (", ".join(f"Kubernetes {v}, {state} support" for v, state in states),
+                   sum(PRICES["eks_extended" if state == "extended" else "eks_standard"].usd * hours for _, state in states))}
     nodes, disks, node_usd, disk_usd = [], [], 0.0, 0.0
     for group in _items(doc, "aws_eks_node_group"):
         count, disk = group["scaling_config"]["desired_size"], group.get("disk_size", 20)

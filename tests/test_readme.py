@@ -51,7 +51,7 @@ def test_cost_counts_what_the_stacks_hold(synth):
     text = table({name: synth[name] for name in SHIPPED})
     assert "| NAT gateways | $32.85 (1) | $98.55 (3) |" in text
     assert "$60.74 (1 × t3.large)" in text and "$140.16 (2 × m6i.large)" in text
-    assert "$73.00 (Kubernetes 1.36)" in text and "$365.00 more a month" in text
+    assert "$73.00 (Kubernetes 1.36, standard support)" in text and "$365.00 more a month" in text
 
 
 def test_versions_table_names_the_synthesized_provider_pins(synth):
