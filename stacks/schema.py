@@ -1,6 +1,7 @@
 """Generated documentation of the environment files, from the config models (so it cannot drift).
 
     pipenv run python -m stacks.schema      # rewrite stacks/environments/schema.json and README's reference
+    pipenv run python -m stacks.docs        # the same plus every other generated part (needs a synth)
 
 Tests fail when either is out of date.
 """
@@ -92,7 +93,11 @@ def readme_with_reference(text: str) -> str:
     return re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
 
 
-if __name__ == "__main__":
+def write_schema() -> None:
     SCHEMA_FILE.write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    write_schema()
     README.write_text(readme_with_reference(README.read_text()))
     print(f"wrote {SCHEMA_FILE} and the configuration reference in {README}")
