@@ -20,13 +20,15 @@ machine running Terraform (sh, the aws CLI, kubectl):
   balancer, target group or ``k8s-*`` security group tagged for this cluster remains. When kubectl
   is missing or the API server cannot be reached it says so and goes on (nothing in the cluster can
   act any more; the sweep below removes what is left);
-- **sweep**, destroyed *after the cluster* and before the subnets, routes, gateways and VPC (the
-  cluster depends on it; it depends on those): refuses to run while the cluster still exists (a
-  sweep never races a running controller), then deletes, by tag only, the load balancers and target
-  groups tagged for this cluster, revokes the rules other groups hold on this cluster's ``k8s-*``
-  security groups in the VPC and deletes those groups, and deletes the VPC CNI's leaked
-  (``available``) interfaces in the VPC, retrying for up to 5 minutes while AWS releases the load
-  balancers' interfaces. Nothing without this cluster's tags is touched.
+- **sweep**, destroyed *after the cluster* and before the subnets, the internet gateway and the VPC
+  (the cluster depends on it; it depends on those: interfaces keep subnets and groups, an
+  internet-facing load balancer's public addresses keep the gateway from detaching). It refuses to
+  run while the cluster still exists (a sweep never races a running controller), then deletes, by
+  tag only, the load balancers and target groups tagged for this cluster, the VPC CNI's leaked
+  (``available``) interfaces in the VPC, this cluster's ``k8s-*`` security groups in the VPC (first
+  revoking the rules other groups hold that reference them) and the cluster security group if EKS
+  left it (an interface still used it), retrying for up to 5 minutes while AWS releases the load
+  balancers' interfaces. Nothing without this cluster's tags is deleted.
 
 PVC volumes are **kept** (their data may be the only copy): the EBS CSI add-on tags each volume it
 creates ``kubernetes.io/cluster/<name>=owned`` (``constructs.addons``), and the sweep lists the kept
@@ -57,9 +59,11 @@ def _waiter(scope: Construct, id_: str, *, script: str, name: str, region: str, 
             depends_on: list) -> DataResource:
     return DataResource(scope, id_, input={"cluster": name, "region": region, "vpc": vpc_id}, depends_on=depends_on,
                         provisioners=[LocalExecProvisioner(
-                            type="local-exec", when="destroy", command=script,
-                            environment={"CLUSTER": "${self.input.cluster}", "REGION": "${self.input.region}",
-                                         "VPC": "${self.input.vpc}", "ATTEMPTS": str(ATTEMPTS)})])
+                            # the script travels in the environment: Terraform prints the command, not it
+                            type="local-exec", when="destroy", command=f'sh -c "$TEARDOWN_SCRIPT" {id_}',
+                            environment={"TEARDOWN_SCRIPT": script, "CLUSTER": "${self.input.cluster}",
+                                         "REGION": "${self.input.region}", "VPC": "${self.input.vpc}",
+                                         "ATTEMPTS": str(ATTEMPTS)})])
 
 
 class Teardown(Construct):
@@ -70,7 +74,7 @@ class Teardown(Construct):
         super().__init__(scope, id_)
         self.sweep = _waiter(self, "sweep", script=SWEEP, name=name, region=region, vpc_id=network.vpc_id,
                              depends_on=[network.vpc, *network.public_subnets.values(),
-                                         *network.private_subnets.values(), *network.egress])
+                                         *network.private_subnets.values(), network.internet_gateway])
         # the cluster goes before the sweep runs (Terraform destroys dependents first)
         address = f"{self.sweep.terraform_resource_type}.{self.sweep.friendly_unique_id}"
         cluster.cluster.depends_on = [*(cluster.cluster.depends_on or []), address]

@@ -344,9 +344,9 @@ def teardown_order(doc: dict, graph: Graph) -> list[str]:
 
     exec mode: the workload cleanup (kubectl deletes LoadBalancer Services and ALB Ingresses) is
     destroyed first, while every Helm release, Kubernetes object, other waiter and the cluster still
-    run; the sweep is destroyed after the cluster and its node groups, before the VPC, every subnet,
-    the internet gateway, every NAT gateway, route and route table association (an internet-facing
-    load balancer or a leaked interface there makes them undeletable). token mode (no aws CLI or
+    run; the sweep is destroyed after the cluster and its node groups, before the VPC, every subnet
+    and the internet gateway (a leaked interface keeps a subnet, an internet-facing load balancer's
+    public addresses keep the gateway from detaching). token mode (no aws CLI or
     kubectl on the runner): neither exists."""
     waiters = destroy_waiters(doc)
     cleanups = [w for w in waiters if "kubectl" in _commands(doc, w) and "delete service" in _commands(doc, w)]
@@ -362,8 +362,7 @@ def teardown_order(doc: dict, graph: Graph) -> list[str]:
     problems += [f"{cleanup} -> {a}  (destroyed first, while it still runs)" for a in sorted(in_cluster - closure(graph, cleanup))]
     problems += [f"{a} -> {cleanup}  (must not depend on the workload cleanup)" for a, deps in sorted(graph.items())
                  if cleanup in deps]
-    network = {f"{rtype}.{n}" for rtype in ("aws_vpc", "aws_subnet", "aws_internet_gateway", "aws_nat_gateway",
-                                            "aws_route", "aws_route_table_association") for n in _res(doc, rtype)}
+    network = {f"{rtype}.{n}" for rtype in ("aws_vpc", "aws_subnet", "aws_internet_gateway") for n in _res(doc, rtype)}
     problems += [f"{sweep} -> {a}  (destroyed after the sweep)" for a in sorted(network - closure(graph, sweep))]
     later = {f"{rtype}.{n}" for rtype in ("aws_eks_cluster", "aws_eks_node_group") for n in _res(doc, rtype)}
     problems += [f"{a} -> {sweep}  (destroyed before the sweep runs)" for a in sorted(later) if sweep not in closure(graph, a)]
