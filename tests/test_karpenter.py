@@ -214,14 +214,14 @@ def test_nodepools_release_is_the_local_chart_after_karpenter(env_json):
     release = _release(env_json, "nodepools-release")
     assert release["chart"].startswith("assets/") and "repository" not in release
     karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
-    waiter_key = next(iter(resources(env_json, "terraform_data")))
+    waiter_key = next(k for k in resources(env_json, "terraform_data") if "node-cleanup-wait" in k)
     assert release["depends_on"][:2] == [f"helm_release.{karpenter_key}", f"terraform_data.{waiter_key}"]
 
 
 def test_destroy_waits_for_karpenter_instances_between_the_releases(env_json):
     """On destroy: NodePools release (its uninstall waited for the drains), then this wait until EC2
     reports Karpenter's instances terminated (up to 10 minutes), then Karpenter."""
-    waiter = one(env_json, "terraform_data")
+    waiter = one(env_json, "terraform_data", "node-cleanup-wait")
     karpenter_key = [k for k in resources(env_json, "helm_release") if "karpenter_release" in k][0]
     assert waiter["depends_on"][0] == f"helm_release.{karpenter_key}"
     (provisioner,) = waiter["provisioner"]
