@@ -106,15 +106,17 @@ if state=$(aws eks describe-cluster --name "$CLUSTER" --region "$REGION" --query
 fi
 case "$state" in *ResourceNotFoundException*) ;; *) say "cannot tell whether cluster $CLUSTER is gone: $state" >&2; exit 1 ;; esac
 for attempt in $(seq 1 "$ATTEMPTS"); do
-  for arn in $(owned_elbv2); do say "deleting load balancer $arn"; aws --region "$REGION" elbv2 delete-load-balancer --load-balancer-arn "$arn"; done
-  for lb in $(owned_elbs); do say "deleting classic load balancer $lb"; aws --region "$REGION" elb delete-load-balancer --load-balancer-name "$lb"; done
+  found=""  # what this pass tried to delete; nothing found: nothing to check again
+  for arn in $(owned_elbv2); do found="$found $arn"; say "deleting load balancer $arn"; aws --region "$REGION" elbv2 delete-load-balancer --load-balancer-arn "$arn"; done
+  for lb in $(owned_elbs); do found="$found $lb"; say "deleting classic load balancer $lb"; aws --region "$REGION" elb delete-load-balancer --load-balancer-name "$lb"; done
   for arn in $(owned_target_groups); do
-    say "deleting target group $arn"; aws --region "$REGION" elbv2 delete-target-group --target-group-arn "$arn"
+    found="$found $arn"; say "deleting target group $arn"; aws --region "$REGION" elbv2 delete-target-group --target-group-arn "$arn"
   done
   for eni in $(leaked_interfaces); do
-    say "deleting leaked VPC CNI interface $eni"; aws --region "$REGION" ec2 delete-network-interface --network-interface-id "$eni"
+    found="$found $eni"; say "deleting leaked VPC CNI interface $eni"; aws --region "$REGION" ec2 delete-network-interface --network-interface-id "$eni"
   done
   for group in $(owned_groups); do
+    found="$found $group"
     rules=$(aws --region "$REGION" --output text ec2 describe-security-group-rules \
       --query "SecurityGroupRules[?ReferencedGroupInfo.GroupId=='$group' && GroupId!='$group'].[GroupId,SecurityGroupRuleId,IsEgress]")
     printf '%s\n' "$rules" | while read -r holder rule egress; do
@@ -126,9 +128,10 @@ for attempt in $(seq 1 "$ATTEMPTS"); do
     say "deleting security group $group"; aws --region "$REGION" ec2 delete-security-group --group-id "$group"
   done
   for group in $(left_cluster_group); do  # no rule of another group is revoked for it: those are not ours
-    say "deleting cluster security group $group (EKS left it: an interface still used it)"
+    found="$found $group"; say "deleting cluster security group $group (EKS left it: an interface still used it)"
     aws --region "$REGION" ec2 delete-security-group --group-id "$group"
   done
+  [ -z "$found" ] && break
   left="$(owned_elbv2) $(owned_elbs) $(owned_target_groups) $(owned_groups) $(leaked_interfaces) $(left_cluster_group)"
   [ "$(count $left)" = "0" ] && break
   if [ "$attempt" = "$ATTEMPTS" ]; then
