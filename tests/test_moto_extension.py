@@ -4,8 +4,9 @@ changes under it.
 Two servers on 127.0.0.1: the patched one must behave like EKS where the stack needs it (cluster
 accessConfig, cluster security group in EC2, per-cluster OIDC issuer, access entries and policies,
 node groups without invented remote access, updates, Kubernetes versions and upgrades, upgrade
-policy, add-ons, KMS keys of log groups), and a stock one must still show every gap the patches
-fill: when an upgrade fixes one upstream, its assertion here fails and the patch can go.
+policy, add-ons, KMS keys of log groups, EC2's refusals to delete what is still in use), and a stock
+one must still show every gap the patches fill: when an upgrade fixes one upstream, its assertion
+here fails and the patch can go.
 """
 
 from __future__ import annotations

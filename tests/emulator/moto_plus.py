@@ -1,4 +1,5 @@
-"""moto's server plus the EKS (and CloudWatch Logs) fidelity patches this project's Terraform round-trips need.
+"""moto's server plus the EKS, CloudWatch Logs and EC2-delete fidelity patches this project's Terraform
+round-trips need.
 
 Run it like ``moto_server``::
 
