@@ -62,7 +62,7 @@ out=$(aws eks update-kubeconfig --name "$CLUSTER" --region "$REGION" --kubeconfi
 k() { kubectl --kubeconfig "$kubeconfig" --request-timeout=20s "$@"; }
 services=$(k get services --all-namespaces -o \
   'jsonpath={range .items[?(@.spec.type=="LoadBalancer")]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>&1) \
-  || skip "the API server of $CLUSTER cannot be reached ($(printf '%s' "$services" | tail -n 1)):"
+  || skip "kubectl cannot list the Services of $CLUSTER (API server unreachable or access refused: $(printf '%s' "$services" | tail -n 1)):"
 classes=" alb $(k get ingressclasses -o \
   'jsonpath={range .items[?(@.spec.controller=="ingress.k8s.aws/alb")]}{.metadata.name}{" "}{end}' 2>/dev/null) "
 ingresses=$(k get ingresses --all-namespaces -o \

@@ -104,7 +104,8 @@ def test_cleanup_goes_on_when_the_api_server_is_unreachable(fake):
     assert proc.returncode == 0, proc.stderr
     assert deletes(calls) == [] and not [c for c in calls if "elbv2" in c or c.startswith("sleep")], calls
     assert proc.stderr.strip() == (
-        "teardown: the API server of platform-dev cannot be reached (Unable to connect to the server: dial tcp: lookup "
+        "teardown: kubectl cannot list the Services of platform-dev (API server unreachable or access refused: "
+        "Unable to connect to the server: dial tcp: lookup "
         "example.eks.amazonaws.com: no such host): LoadBalancer Services and ALB Ingresses of platform-dev were not "
         "deleted; the sweep after the cluster's deletion removes what their controllers left.")
 
