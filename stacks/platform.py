@@ -69,6 +69,7 @@ class PlatformStack(TerraformStack):
                                    replicas=config.karpenter_replicas, tags=self.tags, network=self.network,
                                    cluster=self.cluster, iam=self.iam, addons=self.addons,
                                    wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
+        self.teardown: Teardown | None = None
         if config.kubernetes_auth_mode == "exec":  # needs the aws CLI and kubectl where Terraform runs
             in_cluster = [self.karpenter.nodepools_release, self.addons.storage_class,
                           *([self.addons.device_plugin] if self.addons.device_plugin else [])]
