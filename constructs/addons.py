@@ -53,12 +53,18 @@ STORAGE_CLASS = "gp3"
 ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [dict(CONTROLLER_TOLERATION)]}
 
 
-def addon_configuration(addon: str) -> dict | None:
-    """The add-on's ``configuration_values`` (EKS validates them against the add-on's schema), or None."""
+def addon_configuration(addon: str, cluster_name: str | None = None) -> dict | None:
+    """The add-on's ``configuration_values`` (EKS validates them against the add-on's schema), or None.
+
+    The EBS CSI controller tags every volume it creates ``kubernetes.io/cluster/<name>=owned``
+    (``controller.extraVolumeTags``; the chart's ``k8sTagClusterId`` adds the same tag): its own
+    ``ebs.csi.aws.com/cluster=true`` does not tell clusters apart, and a destroy lists the volumes it
+    keeps by this tag (``constructs.teardown``). Volumes created before the tag was set lack it."""
     if addon == "coredns":
         return dict(ON_CONTROLLER_NODES)
     if addon == "aws-ebs-csi-driver":
-        return {"controller": dict(ON_CONTROLLER_NODES)}
+        tags = {"extraVolumeTags": {f"kubernetes.io/cluster/{cluster_name}": "owned"}} if cluster_name else {}
+        return {"controller": {**ON_CONTROLLER_NODES, **tags}}
     return None
 
 
@@ -86,7 +92,7 @@ class Addons(Construct):
 
         self.addons: dict[str, EksAddon] = {}
         for addon in EKS_ADDONS:
-            settings = addon_configuration(addon)
+            settings = addon_configuration(addon, name)
             self.addons[addon] = EksAddon(
                 self, addon, cluster_name=cluster.name, addon_name=addon, addon_version=versions[addon],
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",

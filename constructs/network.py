@@ -6,7 +6,8 @@ private subnet (nodes), an internet gateway, NAT gateways with EIPs (one per AZ,
 locked-down default security group (no rules: nothing may use it by accident).
 
 Takes ``config`` (NetworkConfig), the cluster ``name`` and the ``aws`` context (account, region). Exposes ``vpc_id``,
-``private_subnet_ids``, ``public_subnet_ids`` (in AZ order), ``zones`` and ``egress``: the internet
+``private_subnet_ids``, ``public_subnet_ids`` (in AZ order), ``zones``, ``vpc``, ``public_subnets`` /
+``private_subnets`` and ``internet_gateway`` (by AZ / the resources), and ``egress``: the internet
 gateway, NAT gateways, routes and route-table associations that give the private subnets their way
 out. Whatever must still reach AWS APIs while it is being destroyed (Karpenter's releases, whose
 finalizers terminate instances and delete instance profiles) depends on ``egress``, so a destroy
@@ -112,6 +113,7 @@ class Network(Construct):
         DefaultSecurityGroup(self, "default-sg", vpc_id=vpc.id, tags={"Name": f"{name}-default-unused"})
 
         igw = InternetGateway(self, "igw", vpc_id=vpc.id, tags={"Name": name})
+        self.internet_gateway = igw
 
         public_rt = RouteTable(self, "public-rt", vpc_id=vpc.id, tags={"Name": f"{name}-public"})
         public_route = Route(self, "public-default-route", route_table_id=public_rt.id,

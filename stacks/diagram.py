@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REF = re.compile(r"\b((?:data\.)?(?:aws|kubernetes|helm)_[a-z0-9_]+\.[A-Za-z0-9_-]+)")
 FOLDED = ("data.aws_iam_policy_document.",)
 LAYER_COLOURS = {"network": "#e8f1fb", "iam": "#fdf2e0", "cluster": "#e9f7ec", "addons": "#fbf7e0",
-                 "karpenter": "#f3e9fa", "stack": "#f2f2f2", "providers": "#fafafa"}
+                 "karpenter": "#f3e9fa", "teardown": "#fbeaea", "stack": "#f2f2f2", "providers": "#fafafa"}
 
 
 def _elements(doc: dict) -> dict[str, tuple[str, dict]]:
@@ -137,7 +137,8 @@ def graph(doc: dict, title: str) -> Drawing:
 
 
 LAYER_FILES = {"network": "constructs/network.py", "iam": "constructs/iam.py", "cluster": "constructs/cluster.py",
-               "addons": "constructs/addons.py", "karpenter": "constructs/karpenter.py", "stack": "stacks/platform.py"}
+               "addons": "constructs/addons.py", "karpenter": "constructs/karpenter.py", "teardown": "constructs/teardown.py",
+               "stack": "stacks/platform.py"}
 
 
 def overview(doc: dict, title: str) -> Drawing:
@@ -153,7 +154,7 @@ def overview(doc: dict, title: str) -> Drawing:
             kinds[layer][addr.split(".", 1)[0]] += 1
     drawing = Drawing(title, graph_attr={"rankdir": "BT", "label": title, "labelloc": "t", "fontsize": "16",
                                          "fontname": "Helvetica", "nodesep": "0.2", "ranksep": "0.45",
-                                         "size": "8.5,11"},
+                                         "size": "9.1,30"},
                       node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
                                  "fontsize": "12", "margin": "0.12,0.06"},
                       edge_attr={"color": "#777777", "arrowsize": "0.7", "fontname": "Helvetica", "fontsize": "10"})

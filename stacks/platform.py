@@ -29,6 +29,7 @@ from constructs.iam import Iam
 from constructs.karpenter import Karpenter
 from constructs.network import Network
 from constructs.policy import AwsContext, policy_document
+from constructs.teardown import Teardown
 from model import names
 from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
@@ -76,6 +77,12 @@ class PlatformStack(TerraformStack):
                                    replicas=config.karpenter_replicas, tags=node_tags, network=self.network,
                                    cluster=self.cluster, iam=self.iam, addons=self.addons,
                                    wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
+        self.teardown: Teardown | None = None
+        if config.kubernetes_auth_mode == "exec":  # needs the aws CLI and kubectl where Terraform runs
+            in_cluster = [self.karpenter.nodepools_release, self.addons.storage_class,
+                          *([self.addons.device_plugin] if self.addons.device_plugin else [])]
+            self.teardown = Teardown(self, "teardown", name=config.name, region=config.region, network=self.network,
+                                     cluster=self.cluster, in_cluster=in_cluster)
 
         self._outputs()
 

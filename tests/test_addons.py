@@ -55,8 +55,19 @@ def test_coredns_and_the_ebs_csi_controller_run_on_the_controller_nodes(env_json
                  "tolerations": [{"effect": "NoSchedule", "key": "CriticalAddonsOnly", "operator": "Exists"}]}
     addons = _addons(env_json)
     assert json.loads(addons["coredns"]["configuration_values"]) == placement
-    assert json.loads(addons["aws-ebs-csi-driver"]["configuration_values"]) == {"controller": placement}
+    controller = json.loads(addons["aws-ebs-csi-driver"]["configuration_values"])["controller"]
+    assert {k: controller[k] for k in placement} == placement
     assert "configuration_values" not in addons["vpc-cni"] and "configuration_values" not in addons["kube-proxy"]
+
+
+def test_ebs_csi_volumes_are_tagged_for_their_cluster(env_json):
+    """``ebs.csi.aws.com/cluster=true`` is the same on every cluster: the controller adds
+    ``kubernetes.io/cluster/<name>=owned`` (the tag the chart's k8sTagClusterId sets), by which a
+    destroy lists the PVC volumes it keeps (constructs/teardown.py)."""
+    name = one(env_json, "aws_eks_cluster")["name"]
+    controller = json.loads(_addons(env_json)["aws-ebs-csi-driver"]["configuration_values"])["controller"]
+    assert controller["extraVolumeTags"] == {f"kubernetes.io/cluster/{name}": "owned"}
+    assert set(controller) == {"nodeSelector", "tolerations", "extraVolumeTags"}  # keys of the add-on's schema
 
 
 def test_ebs_csi_driver_has_its_own_least_privilege_identity(env_json):

@@ -163,6 +163,18 @@ def protected(doc: dict) -> list[str]:
     return sorted(set(out) | set(destroy_waiters(doc)))
 
 
+def after_cluster_waiters(doc: dict, graph: Graph) -> list[str]:
+    """Destroy-time waiters an ``aws_eks_cluster`` depends on: Terraform destroys them after the cluster."""
+    clusters = [f"aws_eks_cluster.{name}" for name in _res(doc, "aws_eks_cluster")]
+    return sorted(w for w in destroy_waiters(doc) if any(w in closure(graph, c) for c in clusters))
+
+
+def _commands(doc: dict, address: str) -> str:
+    rtype, name = address.split(".", 1)
+    provisioners = _res(doc, rtype)[name].get("provisioner", [])
+    return json.dumps(provisioners)
+
+
 def _role_permissions(doc: dict, graph: Graph, role: str) -> dict[str, str]:
     """The policy attachments and inline policies that grant ``role`` (an address) its permissions."""
     out = {}
@@ -245,7 +257,10 @@ def requirements(doc: dict, graph: Graph) -> dict[str, dict[str, str]]:
             nodes[f"aws_eks_addon.{name}"] = f"pod-networking add-on {body['addon_name']}"
 
     out: dict[str, dict[str, str]] = {}
+    after = set(after_cluster_waiters(doc, graph))
     for address in protected(doc):
+        if address in after:  # runs once the cluster and its nodes are gone: its needs are checked apart
+            continue
         need = {**network, **nodes}
         if address.startswith("helm_release."):
             for role in sorted(irsa_roles_used(doc, graph, address)):
@@ -322,6 +337,62 @@ def test_releases_and_kubernetes_objects_outlive_nothing_they_need_on_destroy(sy
     lines = missing_edges(graph, required)
     if lines:
         pytest.fail(report(lines), pytrace=False)
+
+
+def teardown_order(doc: dict, graph: Graph) -> list[str]:
+    """What is wrong with the teardown layer's place in the destroy order (empty: nothing).
+
+    exec mode: the workload cleanup (kubectl deletes LoadBalancer Services and ALB Ingresses) is
+    destroyed first, while every Helm release, Kubernetes object, other waiter and the cluster still
+    run; the sweep is destroyed after the cluster and its node groups, before the VPC, every subnet
+    and the internet gateway (a leaked interface keeps a subnet, an internet-facing load balancer's
+    public addresses keep the gateway from detaching). token mode (no aws CLI or
+    kubectl on the runner): neither exists."""
+    waiters = destroy_waiters(doc)
+    cleanups = [w for w in waiters if "kubectl" in _commands(doc, w) and "delete service" in _commands(doc, w)]
+    sweeps = [w for w in waiters if "delete-load-balancer" in _commands(doc, w)]
+    if "aws_eks_cluster_auth" in doc.get("data", {}):  # token mode
+        return [f"{w}: a teardown waiter in token mode (no aws CLI/kubectl there)" for w in cleanups + sweeps]
+    if len(cleanups) != 1 or len(sweeps) != 1:
+        return [f"expected one workload cleanup and one sweep, found {cleanups} and {sweeps}"]
+    cleanup, sweep = cleanups[0], sweeps[0]
+    problems = []
+    clusters = {f"aws_eks_cluster.{n}" for n in _res(doc, "aws_eks_cluster")}
+    in_cluster = {a for a in protected(doc) if a not in (cleanup, sweep)} | clusters
+    problems += [f"{cleanup} -> {a}  (destroyed first, while it still runs)" for a in sorted(in_cluster - closure(graph, cleanup))]
+    problems += [f"{a} -> {cleanup}  (must not depend on the workload cleanup)" for a, deps in sorted(graph.items())
+                 if cleanup in deps]
+    network = {f"{rtype}.{n}" for rtype in ("aws_vpc", "aws_subnet", "aws_internet_gateway") for n in _res(doc, rtype)}
+    problems += [f"{sweep} -> {a}  (destroyed after the sweep)" for a in sorted(network - closure(graph, sweep))]
+    later = {f"{rtype}.{n}" for rtype in ("aws_eks_cluster", "aws_eks_node_group") for n in _res(doc, rtype)}
+    problems += [f"{a} -> {sweep}  (destroyed before the sweep runs)" for a in sorted(later) if sweep not in closure(graph, a)]
+    return problems
+
+
+@pytest.mark.parametrize("stack", VARIANTS)
+def test_teardown_runs_before_every_release_and_sweeps_after_the_cluster(synth, stack):
+    doc = synth[stack]
+    problems = teardown_order(doc, dependency_graph(doc))
+    assert not problems, "teardown destroy order (add depends_on so the first outlives the second):\n" + "\n".join(problems)
+
+
+def test_a_misplaced_teardown_is_reported(synth):
+    """On dev's graph: the cluster no longer depending on the sweep, or the workload cleanup no longer
+    depending on the NodePools release, is named by the check."""
+    doc = synth["dev"]
+    graph = dependency_graph(doc)
+    assert teardown_order(doc, graph) == []
+    waiters = destroy_waiters(doc)
+    sweep = next(w for w in waiters if "delete-load-balancer" in _commands(doc, w))
+    cleanup = next(w for w in waiters if "delete service" in _commands(doc, w))
+    cluster = next(a for a in graph if a.startswith("aws_eks_cluster."))
+    broken = copy.deepcopy(graph)
+    broken[cluster].discard(sweep)
+    assert f"{cluster} -> {sweep}  (destroyed before the sweep runs)" in teardown_order(doc, broken)
+    broken = copy.deepcopy(graph)
+    nodepools = next(d for d in broken[cleanup] if d.startswith("helm_release.") and "nodepools" in d)
+    broken[cleanup].discard(nodepools)
+    assert f"{cleanup} -> {nodepools}  (destroyed first, while it still runs)" in teardown_order(doc, broken)
 
 
 def test_a_removed_edge_is_reported(synth):

@@ -75,7 +75,7 @@ def test_overview_counts_every_resource_kind_once_per_layer(synth):
     assert "5 × aws_cloudwatch_event_rule" in nodes["karpenter"]
     listed = sum(int(line.split(" × ")[0]) for lines in nodes.values() for line in lines if " × " in line)
     assert listed == sum(len(items) for items in doc["resource"].values())
-    assert nodes["network"][0] == "network: 29 resources (constructs/network.py)"
+    assert nodes["network"][0] == "network: 30 resources (constructs/network.py)"
 
 
 def test_overview_reads_at_page_width():

@@ -9,8 +9,13 @@ rung d, which also applies variants synthesized with another ``cluster.version``
 A destroy keeps what the stack keeps on purpose (``skip_destroy`` log groups: ``retained``).
 
 a. ``test_apply_plan_destroy``: init, apply, ``plan -detailed-exitcode`` = 0, every output has a
-   value, the kubeconfig output is a valid kubeconfig (kubectl), destroy, and the emulator holds
-   nothing the stack made (checked through the emulator's APIs, not Terraform's state).
+   value, the kubeconfig output is a valid kubeconfig (kubectl); then what the cluster's workloads
+   leave in AWS is created through the emulator's APIs (tests/emulator/leftovers.py: load balancers,
+   their security groups and rules, target groups, a PVC volume, a leaked CNI interface, and another
+   cluster's look-alikes), destroy (the teardown layer's sweep runs; the emulator refuses what AWS
+   refuses on delete), and the emulator holds nothing the stack or the workloads made but the kept
+   PVC volume, listed in the destroy output, and the look-alikes (checked through the emulator's
+   APIs, not Terraform's state).
 b. ``test_interrupted_apply_converges``: an apply killed hard (SIGKILL, as when the machine dies),
    then one interrupted with Ctrl-C (SIGINT), each recovered the way an operator would (resources
    created but not recorded are found through the emulator's APIs and imported); the final apply
@@ -41,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.inventory import counts, expected_counts, inventory, nonempty, retained
+from tests.emulator.leftovers import assert_swept, create_leftovers
 from tests.emulator.server import ACCESS_KEY, REGION, SECRET_KEY, Emulator
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
@@ -173,9 +179,9 @@ def test_apply_plan_destroy(fresh, stack, emulator_synth, tmp_path):
     found = assert_like_clean_apply(fresh, stack, "after apply")
     log(f"a: emulator after apply: {counts(nonempty(found))}")
     plan_is_clean(tf, "a: re-plan")
+    values = json.loads(tf.run("output", "-json", label="a: outputs", timeout=120).stdout)
 
     # outputs
-    values = json.loads(tf.run("output", "-json", label="a: outputs", timeout=120).stdout)
     declared = set(stack.get("output", {}))
     empty = sorted(o for o in declared if values.get(o, {}).get("value") in (None, "", [], {}))
     assert declared <= set(values), f"outputs missing from state: {sorted(declared - set(values))}"
@@ -200,8 +206,10 @@ def test_apply_plan_destroy(fresh, stack, emulator_synth, tmp_path):
         check_kubeconfig(tf, tmp_path, values)
 
     change_impact(fresh, tf, emulator_synth["emulator"], stack, synthesizing.result())
-    run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="a: destroy", timeout=DESTROY_TIMEOUT)
+    leftovers = create_leftovers(fresh, values["cluster_name"]["value"])  # what the workloads leave (teardown)
+    destroyed = run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="a: destroy", timeout=DESTROY_TIMEOUT)
     assert_destroyed(fresh, "after destroy", stack)
+    assert_swept(fresh, leftovers, destroyed.output)
     TIMINGS["a (apply/plan/destroy)"] = time.monotonic() - started
 
 

@@ -4,8 +4,9 @@ changes under it.
 Two servers on 127.0.0.1: the patched one must behave like EKS where the stack needs it (cluster
 accessConfig, cluster security group in EC2, per-cluster OIDC issuer, access entries and policies,
 node groups without invented remote access, updates, Kubernetes versions and upgrades, upgrade
-policy, add-ons, KMS keys of log groups), and a stock one must still show every gap the patches
-fill: when an upgrade fixes one upstream, its assertion here fails and the patch can go.
+policy, add-ons, KMS keys of log groups, EC2's refusals to delete what is still in use), and a stock
+one must still show every gap the patches fill: when an upgrade fixes one upstream, its assertion
+here fails and the patch can go.
 """
 
 from __future__ import annotations
@@ -526,3 +527,125 @@ def test_stock_moto_still_has_the_gaps(stock):
         logs.associate_kms_key(logGroupName="/aws/eks/stock/cluster",
                                kmsKeyId=stock.client("kms").create_key()["KeyMetadata"]["Arn"])
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500, "moto now implements AssociateKmsKey"
+
+
+# ----------------------------------------------------------------------------- delete refusals (issue 16)
+
+
+def _refusal_cases(emu: Emulator) -> dict[str, tuple]:
+    """Each case in its own VPC: ``{case: (delete, undo)}`` where ``delete`` is the call AWS refuses
+    while the dependency exists and ``undo`` removes that dependency again."""
+    ec2, elb = emu.client("ec2"), emu.client("elb")
+    cases: dict[str, tuple] = {}
+
+    def vpc_and_subnet(i: int) -> tuple[str, str]:
+        vpc = ec2.create_vpc(CidrBlock=f"10.{100 + i}.0.0/16")["Vpc"]["VpcId"]
+        return vpc, ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{100 + i}.1.0/24",
+                                      AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+
+    def group(vpc: str, name: str) -> str:
+        return ec2.create_security_group(GroupName=name, Description=name, VpcId=vpc)["GroupId"]
+
+    vpc, subnet = vpc_and_subnet(1)
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    cases["subnet with a network interface"] = (lambda s=subnet: ec2.delete_subnet(SubnetId=s),
+                                                lambda e=eni: ec2.delete_network_interface(NetworkInterfaceId=e))
+
+    vpc, subnet = vpc_and_subnet(2)
+    listener = [{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}]
+    sg = group(vpc, "k8s-elb-a1")
+    elb.create_load_balancer(LoadBalancerName="a1", Listeners=listener, Subnets=[subnet], SecurityGroups=[sg])
+    cases["subnet with a load balancer"] = (lambda s=subnet: ec2.delete_subnet(SubnetId=s), None)
+    cases["security group of a load balancer"] = (lambda g=sg: ec2.delete_security_group(GroupId=g),
+                                                  lambda: elb.delete_load_balancer(LoadBalancerName="a1"))
+
+    vpc, _ = vpc_and_subnet(3)
+    source, target = group(vpc, "k8s-elb-b2"), group(vpc, "eks-cluster-sg")
+    rule = [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": source}]}]
+    ec2.authorize_security_group_ingress(GroupId=target, IpPermissions=rule)
+    ec2.authorize_security_group_ingress(GroupId=source, IpPermissions=[  # a rule on itself never blocks
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": source}]}])
+    cases["security group another group's rule references"] = (
+        lambda g=source: ec2.delete_security_group(GroupId=g),
+        lambda t=target: ec2.revoke_security_group_ingress(GroupId=t, IpPermissions=rule))
+
+    vpc, subnet = vpc_and_subnet(4)
+    sg = group(vpc, "in-use")
+    eni = ec2.create_network_interface(SubnetId=subnet, Groups=[sg])["NetworkInterface"]["NetworkInterfaceId"]
+    cases["security group of a network interface"] = (lambda g=sg: ec2.delete_security_group(GroupId=g),
+                                                      lambda e=eni: ec2.delete_network_interface(NetworkInterfaceId=e))
+
+    vpc = ec2.create_vpc(CidrBlock="10.105.0.0/16")["Vpc"]["VpcId"]
+    sg = group(vpc, "left-behind")
+    cases["VPC with a non-default security group"] = (lambda v=vpc: ec2.delete_vpc(VpcId=v),
+                                                      lambda g=sg: ec2.delete_security_group(GroupId=g))
+
+    vpc = ec2.create_vpc(CidrBlock="10.106.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    cases["VPC with an attached internet gateway"] = (
+        lambda v=vpc: ec2.delete_vpc(VpcId=v),
+        lambda v=vpc, i=igw: ec2.detach_internet_gateway(InternetGatewayId=i, VpcId=v))
+
+    vpc, subnet = vpc_and_subnet(7)
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address)["NatGateway"]["NatGatewayId"]
+    cases["subnet with a NAT gateway"] = (lambda s=subnet: ec2.delete_subnet(SubnetId=s),
+                                          lambda n=nat: ec2.delete_nat_gateway(NatGatewayId=n))
+    return cases
+
+
+def _attempt(call) -> str:
+    try:
+        call()
+    except ClientError as exc:
+        return f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
+    return "deleted"
+
+
+def test_deletes_aws_refuses_are_refused(plus):
+    """EC2 refuses these deletes with DependencyViolation (AWS's messages); once the dependency is
+    gone, the same delete succeeds (nothing is refused for ever), and the NAT gateway's interface
+    goes with the gateway."""
+    cases = _refusal_cases(plus)
+    refused = {case: _attempt(delete) for case, (delete, _) in cases.items()}
+    expected_messages = {
+        "subnet with a network interface": "has dependencies and cannot be deleted.",
+        "subnet with a load balancer": "has dependencies and cannot be deleted.",
+        "subnet with a NAT gateway": "has dependencies and cannot be deleted.",
+        "security group of a load balancer": "has a dependent object",
+        "security group another group's rule references": "has a dependent object",
+        "security group of a network interface": "has a dependent object",
+        "VPC with a non-default security group": "has dependencies and cannot be deleted.",
+        "VPC with an attached internet gateway": "has dependencies and cannot be deleted.",
+    }
+    assert {c: r.split(":")[0] for c, r in refused.items()} == dict.fromkeys(expected_messages, "DependencyViolation"), \
+        refused
+    for case, tail in expected_messages.items():
+        assert refused[case].endswith(tail), (case, refused[case])
+    for case, (delete, undo) in cases.items():
+        if undo is not None:
+            undo()
+            assert _attempt(delete) == "deleted", case
+
+
+def test_a_volume_in_use_is_refused_by_stock_moto_already(plus, stock):
+    """DeleteVolume of an attached volume: ``VolumeInUse`` on both servers (no patch needed; this
+    pins it, since the teardown rung relies on it)."""
+    for emu in (plus, stock):
+        ec2 = emu.client("ec2")
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, Placement={"AvailabilityZone": "us-east-1a"}
+                                     )["Instances"][0]["InstanceId"]
+        volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=instance, Device="/dev/sdf")
+        assert _attempt(lambda: ec2.delete_volume(VolumeId=volume)).startswith("VolumeInUse:"), emu.url
+        ec2.detach_volume(VolumeId=volume, InstanceId=instance)
+        assert _attempt(lambda: ec2.delete_volume(VolumeId=volume)) == "deleted"
+
+
+def test_stock_moto_still_deletes_what_aws_refuses(stock):
+    """Every refusal above is a gap in stock moto: it deletes all of them (when an upgrade refuses
+    one upstream, this fails and that part of ``ec2_delete_dependencies`` can go)."""
+    results = {case: _attempt(delete) for case, (delete, _) in _refusal_cases(stock).items()}
+    assert results == dict.fromkeys(results, "deleted"), results

@@ -26,9 +26,18 @@ def _tracked(*patterns: str) -> list:
     return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
 
 
+REFERENCE_TABLES = ("config-reference", "change-impact")
+"""Generated tables a user looks a key up in (one row per key), not reads through: they are not counted."""
+
+
 def test_user_part_is_under_250_lines():
-    lines = README.read_text().splitlines()
-    assert len(lines) < 250, f"README.md has {len(lines)} lines; move contributor material to docs/"
+    text = README.read_text()
+    for name in REFERENCE_TABLES:
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        text = text.split(start, 1)[0] + start + text.split(end, 1)[1]
+    lines = text.splitlines()
+    assert len(lines) < 250, (f"README.md has {len(lines)} lines besides its reference tables ({', '.join(REFERENCE_TABLES)}); "
+                              "move contributor material to docs/")
 
 
 @pytest.mark.parametrize("name", MARKERS)

@@ -2,7 +2,8 @@
 
 ``inventory`` lists, per kind, the ids of every resource a stack like ours can create, leaving out
 what the emulator itself provides (the default VPC with its subnets/route table/IGW/SG, AWS-managed
-IAM policies, ``alias/aws/*`` KMS aliases, KMS keys already pending deletion, deleted NATs).
+IAM policies, ``alias/aws/*`` KMS aliases and the AWS-managed keys they name, KMS keys already
+pending deletion, deleted NATs).
 Ids are the ones ``terraform import`` takes (node groups, access entries and add-ons as
 ``cluster:name``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
 must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch;
@@ -72,9 +73,12 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
 
     kms = emu.client("kms")
     keys = [k["KeyId"] for k in _pages(kms, "list_keys", "Keys")]
-    found["kms_keys"] = [k for k in keys if kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] != "PendingDeletion"]
-    found["kms_aliases"] = [a["AliasName"] for a in _pages(kms, "list_aliases", "Aliases")
-                            if not a["AliasName"].startswith("alias/aws/")]
+    aliases = _pages(kms, "list_aliases", "Aliases")
+    # AWS-managed keys (alias/aws/ebs, ...) are created by their service on first use, as in AWS
+    aws_managed = {a.get("TargetKeyId") for a in aliases if a["AliasName"].startswith("alias/aws/")}
+    found["kms_keys"] = [k for k in keys if k not in aws_managed
+                         and kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] != "PendingDeletion"]
+    found["kms_aliases"] = [a["AliasName"] for a in aliases if not a["AliasName"].startswith("alias/aws/")]
 
     found["log_groups"] = [g["logGroupName"] for g in
                            _pages(emu.client("logs"), "describe_log_groups", "logGroups")]

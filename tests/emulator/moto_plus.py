@@ -1,4 +1,5 @@
-"""moto's server plus the EKS (and CloudWatch Logs) fidelity patches this project's Terraform round-trips need.
+"""moto's server plus the EKS, CloudWatch Logs and EC2-delete fidelity patches this project's Terraform
+round-trips need.
 
 Run it like ``moto_server``::
 
@@ -52,6 +53,11 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
                             provider retries for minutes): an imported log group (EKS re-creates
                             ``/aws/eks/<name>/cluster`` after a destroy) cannot get its
                             ``kms_key_id``.
+``ec2_delete_dependencies`` EC2 deletes a subnet with interfaces or a load balancer in it, a
+                            security group another group's rule, an interface or a load balancer
+                            uses, a VPC with non-default groups or an attached internet gateway
+                            (AWS: ``DependencyViolation``); DeleteNatGateway keeps its interface.
+                            A destroy that leaves workload leftovers passes here, fails in AWS.
 ==========================  ================================================================
 
 The patches are written against moto **5.2.5** internals (class attributes, private response
@@ -1079,6 +1085,100 @@ def logs_kms_key() -> None:
         setattr(logs_responses.LogsResponse, handler.__name__, handler)
 
 
+# ----------------------------------------------------------------------------- EC2 delete refusals (issue 16)
+# What AWS refuses on delete and stock moto 5.2.5 allows: without these the emulator deletes a VPC
+# that still holds a load balancer's security group, so a destroy that would fail in AWS passes here.
+
+
+def _dependency_violation(message: str) -> Exception:
+    from moto.ec2.exceptions import DependencyViolationError
+
+    return DependencyViolationError(message)
+
+
+def _load_balancers(account_id: str, region: str) -> list[Any]:
+    """Every classic and v2 load balancer of the account/region (both keep subnets and SG ids)."""
+    from moto.elb.models import elb_backends
+    from moto.elbv2.models import elbv2_backends
+
+    return [*elb_backends[account_id][region].load_balancers.values(),
+            *elbv2_backends[account_id][region].load_balancers.values()]
+
+
+def _subnet_id(subnet: Any) -> str:
+    return subnet if isinstance(subnet, str) else subnet.id
+
+
+def ec2_delete_dependencies() -> None:
+    """Gap: stock moto deletes a subnet that still holds network interfaces (or a load balancer), a
+    security group that another group's rule, an interface or a load balancer still uses, and a VPC
+    that still holds non-default security groups or an attached internet gateway; and its
+    DeleteNatGateway leaves the gateway's interface in the subnet. EC2 refuses each of those deletes
+    with ``DependencyViolation`` and AWS's messages (below), and deleting a NAT gateway releases its
+    interface. (DeleteVolume of an attached volume is refused by stock moto already:
+    ``VolumeInUse``.)"""
+    import moto.ec2.models as ec2_models
+
+    backend = ec2_models.EC2Backend
+
+    def make_delete_subnet(original: Callable) -> Callable:
+        def delete_subnet(self: Any, subnet_id: str) -> Any:
+            in_subnet = [eni for eni in self.enis.values() if eni.subnet is not None and eni.subnet.id == subnet_id]
+            balancers = [lb for lb in _load_balancers(self.account_id, self.region_name)
+                         if subnet_id in {_subnet_id(s) for s in lb.subnets}]
+            if in_subnet or balancers:
+                raise _dependency_violation(f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+            return original(self, subnet_id)
+
+        return delete_subnet
+
+    def make_delete_security_group(original: Callable) -> Callable:
+        def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> Any:
+            group = self.get_security_group_by_name_or_id(group_id or name)
+            if group is not None:
+                referenced = any(
+                    rule.source_group and rule.source_group.get("GroupId") == group.id
+                    for other in (g for groups in self.groups.values() for g in groups.values() if g.id != group.id)
+                    for rule in (*other.ingress_rules, *other.egress_rules))
+                used = any(group.id in {g.id for g in eni.group_set} for eni in self.enis.values())
+                balanced = any(group.id in (lb.security_groups or [])
+                               for lb in _load_balancers(self.account_id, self.region_name))
+                if referenced or used or balanced:
+                    raise _dependency_violation(f"resource {group.id} has a dependent object")
+            return original(self, name=name, group_id=group_id)
+
+        return delete_security_group
+
+    def make_delete_vpc(original: Callable) -> Callable:
+        def delete_vpc(self: Any, vpc_id: str) -> Any:
+            others = [g for g in self.groups.get(vpc_id, {}).values() if g.name != "default"]
+            gateways = [g for g in self.internet_gateways.values() if g.vpc is not None and g.vpc.id == vpc_id]
+            if others or gateways:
+                raise _dependency_violation(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            return original(self, vpc_id)
+
+        return delete_vpc
+
+    def make_delete_nat_gateway(original: Callable) -> Callable:
+        def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+            gateway = original(self, nat_gateway_id)
+            eni = getattr(gateway, "_eni", None)
+            if eni is not None and eni.id in self.enis:
+                for address in self.addresses:
+                    if address.eni is eni:
+                        address.eni = None
+                        address.association_id = None
+                self.enis.pop(eni.id)
+            return gateway
+
+        return delete_nat_gateway
+
+    _wrap(backend, "delete_subnet", make_delete_subnet)
+    _wrap(backend, "delete_security_group", make_delete_security_group)
+    _wrap(backend, "delete_vpc", make_delete_vpc)
+    _wrap(backend, "delete_nat_gateway", make_delete_nat_gateway)
+
+
 # ----------------------------------------------------------------------------- entry points
 
 PATCHES: tuple[Callable[[], None], ...] = (
@@ -1096,6 +1196,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     access_policies,
     tagging,
     logs_kms_key,
+    ec2_delete_dependencies,
 )
 _applied = False
 

@@ -1,0 +1,135 @@
+"""The teardown layer's destroy-time scripts (model/teardown.py), run by ``sh`` against fake ``kubectl``,
+``aws`` and ``sleep`` on PATH that record their calls: no cluster API can be had here, and the
+AWS-side sweep is exercised end to end on the emulator (tests/test_emulator.py, rung a).
+
+The workload cleanup must delete every LoadBalancer Service and every Ingress of the AWS Load
+Balancer Controller (and nothing else), without waiting on finalizers, then wait for the load
+balancers through AWS; and it must let the destroy go on when kubectl is missing or the API server is
+already unreachable. The sweep must refuse to run while the cluster exists.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from model.teardown import SWEEP, WORKLOAD_CLEANUP
+
+# A kubectl that answers the cleanup's three reads from files ($FAKE/<verb>-<kind>), fails with the
+# text of $FAKE/unreachable when that file exists, and records every call in $FAKE/calls.
+KUBECTL = r"""#!/bin/sh
+printf "%s\n" "kubectl $*" >> "$FAKE/calls"
+if [ -f "$FAKE/unreachable" ]; then cat "$FAKE/unreachable" >&2; exit 1; fi
+for arg in "$@"; do
+  case "$arg" in services|ingressclasses|ingresses) kind=$arg ;; get|delete) verb=$arg ;; esac
+done
+[ "$verb" = get ] && cat "$FAKE/get-$kind" 2>/dev/null
+exit 0
+"""
+# An aws CLI that records its calls and answers: describe-cluster per $FAKE/cluster (exit 0: the
+# cluster exists); one load balancer tagged for the cluster for the first $FAKE/lb-checks listings.
+AWS = r"""#!/bin/sh
+printf "%s\n" "aws $*" >> "$FAKE/calls"
+case "$*" in
+  *"eks update-kubeconfig"*) exit 0 ;;
+  *"eks describe-cluster"*) if [ -f "$FAKE/cluster" ]; then cat "$FAKE/cluster"; exit 0; fi
+    echo "An error occurred (ResourceNotFoundException) when calling the DescribeCluster operation: No cluster found" >&2; exit 254 ;;
+  *"elbv2 describe-load-balancers"*)
+    left=$(cat "$FAKE/lb-checks" 2>/dev/null || echo 0)
+    if [ "$left" -gt 0 ]; then echo $((left - 1)) > "$FAKE/lb-checks"; echo "arn:aws:elasticloadbalancing:lb/net/k8s-shop-api-0123456789/1"; fi ;;
+  *"elbv2 describe-tags"*) shift_args=$*; echo "${shift_args##* }" ;;
+esac
+exit 0
+"""
+SLEEP = '#!/bin/sh\necho "sleep $*" >> "$FAKE/calls"\n'
+ENV = {"CLUSTER": "platform-dev", "REGION": "us-west-2", "VPC": "vpc-0123", "ATTEMPTS": "5"}
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("kubectl", KUBECTL), ("aws", AWS), ("sleep", SLEEP)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "calls").write_text("")
+    return tmp_path
+
+
+def run(script: str, fake: Path, *, path: str | None = None) -> tuple[subprocess.CompletedProcess, list[str]]:
+    env = {"PATH": path or f"{fake / 'bin'}:/usr/bin:/bin", "FAKE": str(fake), "HOME": str(fake), **ENV}
+    proc = subprocess.run([shutil.which("sh") or "/bin/sh", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=fake)
+    return proc, (fake / "calls").read_text().splitlines()
+
+
+def deletes(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.startswith("kubectl ") and " delete " in c]
+
+
+def test_cleanup_deletes_load_balancer_services_and_alb_ingresses_then_waits_for_their_load_balancers(fake):
+    (fake / "get-services").write_text("default web\nshop api\n")
+    (fake / "get-ingressclasses").write_text("alb-internal ")
+    # namespace, name, spec.ingressClassName, the kubernetes.io/ingress.class annotation
+    (fake / "get-ingresses").write_text("default app  alb\nshop store alb-internal \nshop nginx nginx \n")
+    (fake / "lb-checks").write_text("2")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0, proc.stderr
+    assert [" ".join(c.split()[-4:]) for c in deletes(calls)] == [
+        "default web --wait=false --ignore-not-found", "shop api --wait=false --ignore-not-found",
+        "default app --wait=false --ignore-not-found", "shop store --wait=false --ignore-not-found"], calls
+    assert [c.split(" delete ")[1].split()[0] for c in deletes(calls)] == ["service", "service", "ingress", "ingress"]
+    assert all("--request-timeout=20s" in c for c in calls if c.startswith("kubectl "))
+    # the wait: two listings still show the NLB (two sleeps), the third shows nothing left
+    assert sum(c.startswith("aws ") and "elbv2 describe-load-balancers" in c for c in calls) == 3, calls
+    assert [c for c in calls if c.startswith("sleep ")] == ["sleep 10", "sleep 10"]
+    assert "the controllers deleted every load balancer of platform-dev" in proc.stdout
+
+
+def test_cleanup_without_load_balancers_deletes_nothing_and_does_not_wait(fake):
+    (fake / "get-ingresses").write_text("shop nginx nginx \n")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0 and deletes(calls) == [] and not [c for c in calls if c.startswith("sleep")], calls
+    assert "no LoadBalancer Service or ALB Ingress in platform-dev" in proc.stdout
+
+
+def test_cleanup_goes_on_when_the_api_server_is_unreachable(fake):
+    (fake / "unreachable").write_text("E1201 12:00:00 memcache.go:265] couldn't get current server API group list\n"
+                                      "Unable to connect to the server: dial tcp: lookup example.eks.amazonaws.com: no such host\n")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0, proc.stderr
+    assert deletes(calls) == [] and not [c for c in calls if "elbv2" in c or c.startswith("sleep")], calls
+    assert proc.stderr.strip() == (
+        "teardown: kubectl cannot list the Services of platform-dev (API server unreachable or access refused: "
+        "Unable to connect to the server: dial tcp: lookup "
+        "example.eks.amazonaws.com: no such host): LoadBalancer Services and ALB Ingresses of platform-dev were not "
+        "deleted; the sweep after the cluster's deletion removes what their controllers left.")
+
+
+def test_cleanup_goes_on_without_kubectl(fake):
+    (fake / "bin" / "kubectl").unlink()
+    bare = fake / "bare"
+    bare.mkdir()
+    for tool in ("sh", "mktemp", "rm"):  # just enough for the script's first lines; no kubectl anywhere
+        os.symlink(shutil.which(tool), bare / tool)
+    proc, calls = run(WORKLOAD_CLEANUP, fake, path=f"{fake / 'bin'}:{bare}")
+    assert proc.returncode == 0 and calls == [], (proc.stderr, calls)
+    assert "kubectl is not installed" in proc.stderr
+
+
+def test_sweep_refuses_while_the_cluster_exists(fake):
+    (fake / "cluster").write_text("ACTIVE\n")
+    proc, calls = run(SWEEP, fake)
+    assert proc.returncode == 1
+    assert "cluster platform-dev still exists (ACTIVE)" in proc.stderr
+    assert not [c for c in calls if "delete" in c], calls
+
+
+def test_scripts_hold_no_terraform_template_sequences():
+    """Terraform reads ``${`` and ``%{`` in a provisioner command as its own templates."""
+    for script in (WORKLOAD_CLEANUP, SWEEP):
+        assert "${" not in script and "%{" not in script
