@@ -24,7 +24,8 @@ from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
-           "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "state_buckets",
+           "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "load_environments",
+           "state_buckets",
            "support_warning"]
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
@@ -372,6 +373,38 @@ def state_buckets(configs: dict[str, StackConfig]) -> dict[str, str]:
 def environment_files(directory: Path = ENVIRONMENTS_DIR) -> dict[str, Path]:
     """``{environment: path}`` for every ``*.yaml`` in the environments folder."""
     return {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+
+
+BOOTSTRAP_STACK = "state-bootstrap"
+"""The once-per-account stack of the S3 state buckets (stacks/state_bucket.py); not an environment file."""
+
+
+def load_environments(names: list[str] | tuple[str, ...] = (), directory: Path = ENVIRONMENTS_DIR,
+                      today: _dt.date | None = None) -> dict[str, StackConfig]:
+    """Load and validate the environments ``names`` (every file in ``directory`` when empty, or
+    when the only name is ``state-bootstrap``, which needs every environment's bucket). Raises one
+    ConfigError whose lines are every problem of every file, so a user fixes them in one pass."""
+    files = environment_files(directory)
+    where = f"{directory.name}/<name>.yaml" if directory != ENVIRONMENTS_DIR else "stacks/environments/<name>.yaml"
+    wanted = [n for n in names if n != BOOTSTRAP_STACK]
+    unknown = [n for n in wanted if n not in files]
+    if unknown:
+        choices = ", ".join([*files, BOOTSTRAP_STACK]) if files else "none"
+        raise ConfigError(f"no environment named {', '.join(unknown)}: choose one of {choices} (each environment "
+                          f"is a file {where})")
+    if not files:
+        raise ConfigError(f"no environment files ({where}); add one, e.g. copy stacks/environments/dev.yaml")
+    configs, errors = {}, []
+    for env, path in files.items():
+        if wanted and env not in wanted:
+            continue
+        try:
+            configs[env] = load_config(path, today)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return configs
 
 
 def json_schema() -> dict[str, Any]:

@@ -42,9 +42,9 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs.policy import policy_document
-from stacks.config import EmulatorConfig
+from stacks.config import BOOTSTRAP_STACK, EmulatorConfig
 
-STACK_NAME = "state-bootstrap"
+STACK_NAME = BOOTSTRAP_STACK
 
 
 class StateBucketStack(TerraformStack):

@@ -255,8 +255,15 @@ def test_support_calendar_warns_with_the_version_to_move_to():
     assert "end of EKS extended support" in over and over.count("\n") == 0
 
 
+SHIPPED = ("dev", "prod")
+"""The environments the project ships. Tests name them, never glob the folder: a user's own
+environment file (README: Adding an environment) must not change what the tests check."""
+EXAMPLES = ROOT / "stacks/environments/examples"
+
+
 def test_shipped_environments_deploy_today_without_a_warning():
-    for path in (ROOT / "stacks/environments").glob("*.yaml"):
+    for env in SHIPPED:
+        path = ROOT / "stacks/environments" / f"{env}.yaml"
         cfg = load_config(path)
         assert support_warning(cfg) is None, path
         assert (cfg.cluster.version, cfg.karpenter.version) == ("1.36", "1.14.1"), path
@@ -267,8 +274,31 @@ def test_committed_json_schema_is_current():
 
 
 def test_environment_files_point_editors_at_the_schema():
-    for path in (ROOT / "stacks/environments").glob("*.yaml"):
+    for path in [ROOT / "stacks/environments" / f"{env}.yaml" for env in SHIPPED] + sorted(EXAMPLES.glob("*.yaml")):
         assert path.read_text().startswith("# yaml-language-server: $schema=schema.json"), path
+    # the examples' schema.json is a link to the environments' one, so the same first line works in both folders
+    assert (EXAMPLES / "schema.json").resolve() == SCHEMA_FILE.resolve()
+
+
+def test_examples_work_after_the_copy_the_readme_describes(tmp_path):
+    """`cp stacks/environments/examples/tfc.yaml stacks/environments/<name>.yaml`, unedited: the copy
+    loads, passes the config check beside the shipped files, and its schema line finds the schema."""
+    from stacks.check import check
+
+    envs = tmp_path / "environments"
+    envs.mkdir()
+    (envs / "schema.json").write_text(SCHEMA_FILE.read_text())
+    for env in SHIPPED:
+        (envs / f"{env}.yaml").write_text((ROOT / "stacks/environments" / f"{env}.yaml").read_text())
+    examples = sorted(EXAMPLES.glob("*.yaml"))
+    assert examples
+    for example in examples:
+        copy = envs / f"my-{example.name}"
+        copy.write_text(example.read_text())
+        schema_ref = copy.read_text().splitlines()[0].split("$schema=", 1)[1]
+        assert (copy.parent / schema_ref).is_file(), f"{copy.name}: $schema={schema_ref} finds no file"
+        load_config(copy)
+    assert check([], envs) == 0
 
 
 def _config_dir(tmp_path: Path, patch: dict) -> Path:
@@ -305,12 +335,15 @@ def test_python_main_py_exits_2_without_traceback_or_output(tmp_path):
 
 
 def test_unknown_environment_name_is_refused(tmp_path, monkeypatch, capsys):
+    """In a folder of its own (dev.yaml only), so an environment a user adds can never be the unknown name."""
     import main
 
+    monkeypatch.setattr(main, "CONFIG_DIR", str(_config_dir(tmp_path, {})))
     monkeypatch.setattr(main, "ENVIRONMENTS", ["staging"])
     monkeypatch.chdir(tmp_path)
     assert main.main() == 2
-    assert "PLATFORM_ENVIRONMENTS names staging, but only dev, prod exist" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("error: no environment named staging: choose one of dev, state-bootstrap "
+                                       "(each environment is a file envs/<name>.yaml)\n")
 
 
 def test_readme_configuration_reference_is_generated_from_the_models():
