@@ -17,12 +17,18 @@ an AZ never renumbers (and replaces) existing subnets. AZ names are known at syn
 ``<region>a..``) for that reason. Public subnets do not map public IPs on launch: nothing in this
 design needs one, and a node that lands there by mistake should not be exposed. Private subnets
 carry ``karpenter.sh/discovery`` so the EC2NodeClass selector finds them; both kinds carry
-``kubernetes.io/cluster/<name>=shared`` and their ELB role tag.
+``kubernetes.io/cluster/<name>=shared`` and their ELB role tag. Zone names are checked at plan
+against the region's own list (``data.aws_availability_zones``, read before anything is created):
+synth cannot know which zones an account's region has.
 """
 
 from __future__ import annotations
 
+import json
+
+from cdktf import Postcondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -52,6 +58,15 @@ class Network(Construct):
         self.zones: tuple[str, ...] = config.zones(region)
         plan = config.subnet_plan(region)
         cluster_tag = {f"kubernetes.io/cluster/{name}": "shared"}
+        zones = json.dumps(list(self.zones))
+        missing = f"setsubtract({zones}, self.names)"
+        field = "network.availability_zones" if config.availability_zones else "network.az_count"
+        self.region_zones = DataAwsAvailabilityZones(self, "region-zones", lifecycle=TerraformResourceLifecycle(
+            postcondition=[Postcondition(
+                condition=f"${{length({missing}) == 0}}",
+                error_message=f"{field}: region {region} has no zone ${{join(\", \", {missing})}} (its zones: "
+                              f"${{join(\", \", self.names)}}); list zones of the region in network.availability_zones",
+            )]))
 
         vpc = Vpc(self, "vpc", cidr_block=config.vpc_cidr, enable_dns_support=True, enable_dns_hostnames=True,
                   tags={"Name": name})
