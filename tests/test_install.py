@@ -80,6 +80,19 @@ def test_a_changed_pin_file_reinstalls_only_its_side(project):
     assert _run(project, "synth.sh") == ["npm ci"]
 
 
+def test_check_mode_names_what_is_missing_and_installs_nothing(project):
+    log = project.parent / "install.log"
+    log.write_text("")
+    env = {**os.environ, "PATH": f"{project.parent / 'tools'}:{os.environ['PATH']}", "INSTALL_LOG": str(log)}
+    check = ["bash", "scripts/install.sh", "--dev", "--check"]
+    proc = subprocess.run(check, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ("install needed: the cdktf CLI (npm ci) the Python packages "
+                                                    "(pipenv install); run scripts/install.sh --dev\n")
+    assert "npm ci" not in log.read_text() and "pipenv install" not in log.read_text()
+    _run(project, "test.sh")
+    assert subprocess.run(check, cwd=project, env=env, capture_output=True, timeout=60).returncode == 0
+
+
 def test_synth_sh_refuses_more_than_one_environment(project):
     proc = subprocess.run(["bash", "scripts/synth.sh", "dev", "prod"], cwd=project, capture_output=True, text=True,
                           timeout=60)

@@ -52,8 +52,11 @@ def node24(tmp_path_factory) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the committed tree (plus the install stamp), sharing .venv and node_modules."""
-    if not (ROOT / ".install-stamp").is_file() or not PINNED.exists():
-        pytest.fail("run scripts/install.sh --dev first (no .install-stamp or node_modules/.bin/node)")
+    # the copy shares .venv and node_modules: it must find them current, or synth.sh would install into them
+    current = subprocess.run(["bash", "scripts/install.sh", "--dev", "--check"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+    if current.returncode != 0 or not PINNED.exists():
+        pytest.fail(f"{current.stdout.strip() or 'no node_modules/.bin/node'}: run scripts/install.sh --dev first")
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     copy = tmp_path / "project"
     for name in [f for f in files.split("\0") if f] + [".install-stamp"]:
