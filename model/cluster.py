@@ -111,6 +111,12 @@ class ClusterConfig(Model):
     @field_validator("admin_principal_arns")
     @classmethod
     def _unique_admins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in v:
+            resource = arn.split(":", 5)[5]
+            name = resource.rsplit("/", 1)[-1]
+            if len(name) > 64 or len(resource.partition("/")[2]) - len(name) > 512:
+                raise ValueError(f"{arn}: IAM role and user names end at 64 characters and paths at 512; "
+                                 "check the ARN")
         if len(set(v)) != len(v):
             raise ValueError("lists the same ARN twice; keep one")
         keys: dict[str, str] = {}

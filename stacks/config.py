@@ -54,6 +54,7 @@ def _known_region(v: str) -> str:
 Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN), AfterValidator(_known_region)]
 BUCKET_PATTERN = hint(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                       "use an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit")
+ORGANIZATION_PATTERN = hint(r"^[A-Za-z0-9_-]+$", "use the organization's name: letters, digits, '-' and '_'")
 WORKSPACE_PATTERN = hint(r"^[A-Za-z0-9_-]{1,90}$", "use up to 90 letters, digits, '-' and '_'")
 
 
@@ -108,6 +109,28 @@ Tags = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=
 # ----------------------------------------------------------------------------- backend / providers
 
 
+LOG_BUCKET_SUFFIX = "-logs"  # the state bootstrap's access-log bucket beside each state bucket (stacks/state_bucket.py)
+BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def _check_bucket(v: str) -> str:
+    """S3's bucket naming rules beyond the pattern (Amazon S3 user guide, "General purpose bucket
+    naming rules"), and room for the access-log bucket the state bootstrap derives from it."""
+    limit = 63 - len(LOG_BUCKET_SUFFIX)
+    if len(v) > limit:
+        raise ValueError(f"is {len(v)} characters; use at most {limit}: the state bootstrap also creates "
+                         f"<bucket>{LOG_BUCKET_SUFFIX}, and S3 bucket names end at 63")
+    if ".." in v or ".-" in v or "-." in v:
+        raise ValueError("has '..', '.-' or '-.', which S3 refuses in a bucket name; remove them")
+    if all(part.isdigit() for part in v.split(".")) and v.count(".") == 3:
+        raise ValueError("looks like an IP address, which S3 refuses as a bucket name; pick a name")
+    bad = [a for a in BUCKET_PREFIXES if v.startswith(a)] + [z for z in BUCKET_SUFFIXES if v.endswith(z)]
+    if bad:
+        raise ValueError(f"uses {bad[0]}, which S3 reserves; pick another name")
+    return v
+
+
 def _check_state_key(v: str) -> str:
     """Terraform's S3 backend refuses a key that starts or ends with '/' or holds '//' (S3: 1,024 bytes)."""
     if v.startswith("/") or v.endswith("/") or "//" in v:
@@ -120,7 +143,7 @@ def _check_state_key(v: str) -> str:
 
 class S3BackendConfig(Model):
     type: Literal["s3"] = Field("s3", description="Backend kind.")
-    bucket: Annotated[str, StringConstraints(pattern=BUCKET_PATTERN)] = Field(
+    bucket: Annotated[str, StringConstraints(pattern=BUCKET_PATTERN), AfterValidator(_check_bucket)] = Field(
         description="Existing S3 bucket for Terraform state (see the state bootstrap stack)."
     )
     key: Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_check_state_key)] | None = Field(
@@ -132,7 +155,8 @@ class S3BackendConfig(Model):
 
 class CloudBackendConfig(Model):
     type: Literal["cloud"] = Field(description="Backend kind.")
-    organization: Annotated[str, StringConstraints(min_length=1)] = Field(description="Terraform Cloud organization.")
+    organization: Annotated[str, StringConstraints(pattern=ORGANIZATION_PATTERN)] = Field(
+        description="Terraform Cloud organization.")
     workspace: Annotated[str, StringConstraints(pattern=WORKSPACE_PATTERN)] = Field(
         description="Workspace name (one per environment).")
     hostname: str = Field("app.terraform.io", description="Terraform Cloud / Enterprise host.")

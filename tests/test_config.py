@@ -170,6 +170,15 @@ BAD_INPUTS = [
     ({"tags": {"team": "v" * 257}}, "tags.team", "is 257 characters; use at most 256"),
     ({"backend": {"type": "s3", "bucket": "state-bucket", "key": "/dev/terraform.tfstate"}}, "backend.key",
      "must not start or end with '/'"),
+    ({"backend": {"type": "s3", "bucket": "b" * 59}}, "backend.bucket", "is 59 characters; use at most 58: the state "
+     "bootstrap also creates <bucket>-logs"),
+    ({"backend": {"type": "s3", "bucket": "my..state"}}, "backend.bucket", "S3 refuses in a bucket name"),
+    ({"backend": {"type": "s3", "bucket": "192.168.5.4"}}, "backend.bucket", "looks like an IP address"),
+    ({"backend": {"type": "s3", "bucket": "xn--state"}}, "backend.bucket", "uses xn--, which S3 reserves"),
+    ({"backend": {"type": "cloud", "organization": "my org", "workspace": "w"}}, "backend.organization",
+     "letters, digits, '-' and '_'"),
+    ({"cluster": {"admin_principal_arns": [f"arn:aws:iam::123456789012:role/{'r' * 65}"]}},
+     "cluster.admin_principal_arns", "IAM role and user names end at 64 characters"),
     ({"cluster": {"public_access_cidrs": ["10.1.0.0/16"]}}, "cluster.public_access_cidrs",
      "10.1.0.0/16 is inside 10.0.0.0/8, not a public address block"),
 ]
