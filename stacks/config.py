@@ -11,6 +11,7 @@ file, field, bad value and the fix in words (no patterns, no library phrasing).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -109,18 +110,22 @@ Tags = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=
 # ----------------------------------------------------------------------------- backend / providers
 
 
-LOG_BUCKET_SUFFIX = "-logs"  # the state bootstrap's access-log bucket beside each state bucket (stacks/state_bucket.py)
 BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
+def log_bucket_name(bucket: str) -> str:
+    """The state bootstrap's access-log bucket for state bucket ``bucket``: ``<bucket>-logs``, or,
+    where that would pass S3's 63 characters, the first 51 characters, 6 of the name's hash and
+    ``-logs`` (so a long state bucket name stays usable and two long names do not collide)."""
+    if len(bucket) <= 63 - len("-logs"):
+        return f"{bucket}-logs"
+    return f"{bucket[:51]}-{hashlib.sha256(bucket.encode()).hexdigest()[:6]}-logs"
+
+
 def _check_bucket(v: str) -> str:
     """S3's bucket naming rules beyond the pattern (Amazon S3 user guide, "General purpose bucket
-    naming rules"), and room for the access-log bucket the state bootstrap derives from it."""
-    limit = 63 - len(LOG_BUCKET_SUFFIX)
-    if len(v) > limit:
-        raise ValueError(f"is {len(v)} characters; use at most {limit}: the state bootstrap also creates "
-                         f"<bucket>{LOG_BUCKET_SUFFIX}, and S3 bucket names end at 63")
+    naming rules")."""
     if ".." in v or ".-" in v or "-." in v:
         raise ValueError("has '..', '.-' or '-.', which S3 refuses in a bucket name; remove them")
     if all(part.isdigit() for part in v.split(".")) and v.count(".") == 3:

@@ -170,8 +170,6 @@ BAD_INPUTS = [
     ({"tags": {"team": "v" * 257}}, "tags.team", "is 257 characters; use at most 256"),
     ({"backend": {"type": "s3", "bucket": "state-bucket", "key": "/dev/terraform.tfstate"}}, "backend.key",
      "must not start or end with '/'"),
-    ({"backend": {"type": "s3", "bucket": "b" * 59}}, "backend.bucket", "is 59 characters; use at most 58: the state "
-     "bootstrap also creates <bucket>-logs"),
     ({"backend": {"type": "s3", "bucket": "my..state"}}, "backend.bucket", "S3 refuses in a bucket name"),
     ({"backend": {"type": "s3", "bucket": "192.168.5.4"}}, "backend.bucket", "looks like an IP address"),
     ({"backend": {"type": "s3", "bucket": "xn--state"}}, "backend.bucket", "uses xn--, which S3 reserves"),
@@ -382,6 +380,15 @@ def test_unknown_environment_name_is_refused(tmp_path, monkeypatch, capsys):
     assert main.main() == 2
     assert capsys.readouterr().err == ("error: no environment named staging: choose one of dev, state-bootstrap "
                                        "(each environment is a file envs/<name>.yaml)\n")
+
+
+def test_the_state_bootstraps_log_bucket_name_fits_s3_for_every_state_bucket_name():
+    from stacks.config import log_bucket_name
+
+    assert log_bucket_name("my-org-terraform-state") == "my-org-terraform-state-logs"  # unchanged where it fits
+    assert log_bucket_name("b" * 58) == "b" * 58 + "-logs"
+    long = [log_bucket_name("b" * 62 + tail) for tail in "xy"]
+    assert all(len(n) == 63 for n in long) and long[0] != long[1]
 
 
 def test_readme_configuration_reference_is_generated_from_the_models():

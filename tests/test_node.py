@@ -123,3 +123,12 @@ def test_synth_sh_refuses_an_unknown_environment(project):
     assert proc.returncode == 2
     assert proc.stderr == ("error: no environment named staging: choose one of dev, prod, state-bootstrap (each "
                            "environment is a file stacks/environments/<name>.yaml)\n")
+
+
+def test_synth_sh_state_bootstrap_synthesizes_only_the_state_bucket_stack(project):
+    proc = subprocess.run(["bash", "scripts/synth.sh", "state-bootstrap"], cwd=project,
+                          env=_env(PINNED.resolve().parent), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert sorted(p.name for p in (project / "cdktf.out" / "stacks").iterdir()) == ["state-bootstrap"]
+    doc = (project / "cdktf.out" / "stacks" / "state-bootstrap" / "cdk.tf.json").read_text()
+    assert '"bucket": "my-org-terraform-state"' in doc
