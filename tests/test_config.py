@@ -316,6 +316,17 @@ def test_environment_files_point_editors_at_the_schema():
     assert (EXAMPLES / "schema.json").resolve() == SCHEMA_FILE.resolve()
 
 
+def test_no_test_enumerates_the_environments_folder():
+    """A user's own environment file (README: Adding an environment) never changes what a test checks:
+    tests name the shipped environments (SHIPPED, tests/variants.py) or make their own folders."""
+    enumerating = ('stacks/environments").glob(', "stacks/environments').glob(", "ENVIRONMENTS_DIR.glob(",
+                   'stacks/environments").iterdir(', "ENVIRONMENTS_DIR.iterdir(")
+    found = [f"{path.name}: {needle}" for path in sorted((ROOT / "tests").rglob("*.py"))
+             for needle in enumerating if needle in path.read_text() and path.name != "test_config.py"
+             or path.name == "test_config.py" and path.read_text().count(needle) > 1]
+    assert not found, found
+
+
 def test_examples_work_after_the_copy_the_readme_describes(tmp_path):
     """`cp stacks/environments/examples/tfc.yaml stacks/environments/<name>.yaml`, unedited: the copy
     loads, passes the config check beside the shipped files, and its schema line finds the schema."""
