@@ -1,55 +1,58 @@
-"""What AWS offers, as botocore ships it: the region names (``endpoints.json`` partitions) and the
-EC2 instance types (the ec2 service model's ``InstanceType`` enum), and the instance-type facts
+"""What AWS offers: the region names and the EC2 instance types, and the instance-type facts
 Karpenter selects on (category, family, generation, architecture).
 
-Read from botocore's data files without importing botocore (its import costs ~0.3 s), once, on
-first use (~15 ms): a config check stays well under a second. botocore is pinned in the Pipfile; a
-region or instance type AWS launched after that release is refused until the pin moves (the
-messages say so).
+The data is botocore's, vendored in ``model/aws_data.json`` with its source and date: the regions of
+the commercial, China and GovCloud partitions (``botocore/data/endpoints.json``) and the ec2 API
+model's ``InstanceType`` enum (``botocore/data/ec2/2016-11-15/service-2.json``). Vendored rather
+than read from an installed botocore: the botocore the test tools pin (through awscli and boto3)
+is older than AWS's current families (m8i, c8i, g7e, ...), and a config check must not refuse real
+instance types; loading the file costs ~2 ms. Refresh it from a newer botocore with
+
+    python -m model.aws <path to a botocore package>     # e.g. an unpacked botocore wheel
+
+(tests/test_config.py checks it is a superset of the installed botocore's data).
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gzip
-import importlib.metadata
-import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
+DATA = Path(__file__).resolve().parent / "aws_data.json"
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")  # where EKS runs; the isolated partitions are out of scope
 
 
-def _data() -> Path:
-    spec = importlib.util.find_spec("botocore")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("botocore is not installed; run scripts/install.sh")
-    return Path(spec.origin).parent / "data"
-
-
 @functools.cache
-def botocore_version() -> str:
-    return importlib.metadata.version("botocore")
+def _data() -> dict:
+    return json.loads(DATA.read_text())
 
 
-@functools.cache
+def source() -> str:
+    return _data()["source"]
+
+
 def regions() -> frozenset[str]:
     """Every region of the commercial, China and GovCloud partitions."""
-    endpoints = json.loads((_data() / "endpoints.json").read_text())
-    return frozenset(r for p in endpoints["partitions"] if p["partition"] in PARTITIONS for r in p["regions"])
+    return frozenset(_data()["regions"])
 
 
-@functools.cache
 def instance_types() -> frozenset[str]:
-    """Every EC2 instance type name (``m6i.large``) of the ec2 API model."""
-    (model,) = sorted((_data() / "ec2").glob("*/service-2.json.gz"))[-1:]
-    raw = gzip.decompress(model.read_bytes())
-    # only the one shape is needed: parse its enum, not the whole 3 MB model
-    found = re.search(rb'"InstanceType"\s*:\s*\{\s*"type"\s*:\s*"string"\s*,\s*"enum"\s*:\s*(\[[^\]]*\])', raw)
-    if found is None:
-        raise RuntimeError(f"botocore {botocore_version()}: no InstanceType enum in {model}")
-    return frozenset(json.loads(found.group(1)))
+    """Every EC2 instance type name (``m6i.large``)."""
+    return frozenset(_data()["instance_types"])
+
+
+def read_botocore(package: Path) -> tuple[list[str], list[str]]:
+    """``(regions, instance types)`` from a botocore package directory (the one holding ``data/``)."""
+    endpoints = json.loads((package / "data" / "endpoints.json").read_text())
+    found_regions = sorted(r for p in endpoints["partitions"] if p["partition"] in PARTITIONS for r in p["regions"])
+    model = package / "data" / "ec2" / "2016-11-15" / "service-2.json.gz"
+    shapes = json.loads(gzip.decompress(model.read_bytes()))["shapes"]
+    return found_regions, sorted(shapes["InstanceType"]["enum"])
 
 
 _FAMILY = re.compile(r"^([a-z]+(?:-[a-z]+)?)(\d+)([a-z0-9-]*)$")
@@ -62,14 +65,14 @@ def family(instance_type: str) -> str:
 
 def family_parts(name: str) -> tuple[str, int, str] | None:
     """A family's Karpenter category, generation and suffix (``m6i`` -> ``("m", 6, "i")``,
-    ``c6gn`` -> ``("c", 6, "gn")``), or None for names outside that shape."""
+    ``c6gn`` -> ``("c", 6, "gn")``), or None for names outside that shape (``u-6tb1``)."""
     m = _FAMILY.match(name)
     return (m.group(1), int(m.group(2)), m.group(3)) if m else None
 
 
 def architecture(name: str) -> str:
     """``arm64`` for Graviton families (a ``g`` right after the generation: m7g, c6gn, t4g, g5g; and
-    a1), ``amd64`` for the rest. Apple families (mac*) run no Linux node and are never selected."""
+    a1), ``amd64`` for the rest."""
     parts = family_parts(name)
     if name == "a1" or (parts and parts[2].startswith("g")):
         return "arm64"
@@ -78,6 +81,7 @@ def architecture(name: str) -> str:
 
 @functools.cache
 def families() -> frozenset[str]:
+    """Instance families a Linux node can run on (Apple's mac* families cannot)."""
     return frozenset(family(t) for t in instance_types() if not t.startswith("mac"))
 
 
@@ -107,4 +111,19 @@ def selected_families(*, categories_: tuple[str, ...], families_: tuple[str, ...
 
 
 def newer_hint() -> str:
-    return f"if AWS launched it after botocore {botocore_version()}, raise the botocore pin in the Pipfile"
+    return f"if AWS launched it after {source()}, refresh model/aws_data.json (python -m model.aws, see model/aws.py)"
+
+
+def main(argv: list[str]) -> int:
+    (package,) = argv
+    package = Path(package)
+    found_regions, types = read_botocore(package)
+    version = re.search(r"__version__ = '([^']+)'", (package / "__init__.py").read_text()).group(1)
+    DATA.write_text(json.dumps({"source": f"botocore {version} (read {datetime.date.today()})", "regions": found_regions, "instance_types": types},
+                               indent=0) + "\n")
+    print(f"{DATA}: botocore {version}, {len(found_regions)} regions, {len(types)} instance types")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

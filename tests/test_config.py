@@ -393,6 +393,19 @@ def test_unknown_environment_name_is_refused(tmp_path, monkeypatch, capsys):
                                        "(each environment is a file envs/<name>.yaml)\n")
 
 
+def test_vendored_aws_data_holds_everything_the_installed_botocore_knows():
+    """model/aws_data.json (regions, EC2 instance types) is never older than the botocore the test
+    tools install: refresh it (python -m model.aws) when a newer botocore lists more."""
+    import importlib.util
+
+    from model import aws
+
+    package = Path(importlib.util.find_spec("botocore").origin).parent
+    regions, types = aws.read_botocore(package)
+    assert not set(regions) - aws.regions() and not set(types) - aws.instance_types()
+    assert {"us-west-2", "eu-west-1"} <= aws.regions() and {"m6i.large", "m8i.large", "g7e.2xlarge"} <= aws.instance_types()
+
+
 def test_the_state_bootstraps_log_bucket_name_fits_s3_for_every_state_bucket_name():
     from stacks.config import log_bucket_name
 
