@@ -63,9 +63,11 @@ WORKSPACE_PATTERN = hint(r"^[A-Za-z0-9_-]{1,90}$", "use up to 90 letters, digits
 
 STACK_TAG_KEYS = ("Environment", "ManagedBy", "Cluster")
 """The organisation tags the stack adds to every resource itself (stacks/platform.py)."""
-FUNCTIONAL_TAGS_PER_RESOURCE = 4
-"""The most tags the stack sets on one resource beside the default tags (a private subnet: Name,
-kubernetes.io/role/internal-elb, kubernetes.io/cluster/<name>, karpenter.sh/discovery)."""
+FUNCTIONAL_TAGS_PER_RESOURCE = 7
+"""The most tags one resource carries beside the organisation tags: an instance Karpenter launches
+(karpenter.sh/discovery from the EC2NodeClass; kubernetes.io/cluster/<name>, karpenter.sh/nodepool,
+eks:eks-cluster-name, karpenter.k8s.aws/ec2nodeclass from Karpenter 1.14's ``utils.GetTags``; Name
+and karpenter.sh/nodeclaim from its node tagging). A private subnet carries 4."""
 MAX_USER_TAGS = 50 - len(STACK_TAG_KEYS) - FUNCTIONAL_TAGS_PER_RESOURCE
 """AWS allows 50 user tags per resource; default_tags count against every resource's 50."""
 TAG_PUNCTUATION = " _.:/=+-@"
@@ -90,7 +92,7 @@ def _check_tags(tags: dict[str, str]) -> dict[str, str]:
     extra = [k for k in tags if k not in STACK_TAG_KEYS]
     if len(extra) > MAX_USER_TAGS:
         raise ValueError(f"has {len(extra)} tags; use at most {MAX_USER_TAGS}: AWS allows 50 per resource and the "
-                         f"stack adds {len(STACK_TAG_KEYS)} of its own plus up to {FUNCTIONAL_TAGS_PER_RESOURCE} on a subnet")
+                         f"stack and Karpenter add up to {len(STACK_TAG_KEYS) + FUNCTIONAL_TAGS_PER_RESOURCE} (on a node)")
     for key, value in tags.items():
         if key.lower().startswith("aws:"):
             raise ValueError(f"key {key!r}: the aws: prefix is reserved for AWS; rename the tag")

@@ -163,7 +163,8 @@ BAD_INPUTS = [
      "m9z: no EC2 instance type has such a category or family"),
     ({"tags": {"aws:team": "x"}}, "tags", "the aws: prefix is reserved for AWS"),
     ({"tags": {"team": "a;b"}}, "tags", "IAM and EKS tags allow only letters, digits, spaces and"),
-    ({"tags": {f"k{i}": "v" for i in range(44)}}, "tags", "has 44 tags; use at most 43"),
+    ({"tags": {f"k{i}": "v" for i in range(41)}}, "tags", "has 41 tags; use at most 40: AWS allows 50 per resource "
+     "and the stack and Karpenter add up to 10 (on a node)"),
     ({"tags": {"karpenter.sh/nodepool": "x"}}, "tags", "is reserved by Karpenter and EKS"),
     ({"tags": {"kubernetes.io/cluster/other": "owned"}}, "tags", "is reserved by Karpenter and EKS"),
     ({"tags": {"k" * 129: "v"}}, "tags.kkk", "is 129 characters; use at most 128"),
