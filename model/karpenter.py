@@ -130,9 +130,11 @@ class NodePoolConfig(Model):
             asked.append(f"architectures [{', '.join(self.architectures)}]")
             if self.min_generation is not None:
                 asked.append(f"min_generation {self.min_generation}")
-            raise ValueError(f"{' with '.join(asked)} select no EC2 instance type, so Karpenter would launch "
-                             "nothing for this pool; widen one of them (e.g. lower min_generation, or set it to "
-                             "null for a list of families)")
+            listed = ", ".join(asked[:-1]) + " and " + asked[-1]
+            widen = ("lower min_generation (or set it to null for a list of families), or widen the others"
+                     if self.min_generation is not None else "add families or categories that the architectures have")
+            raise ValueError(f"{listed} select no EC2 instance type, so Karpenter would launch "
+                             f"nothing for this pool; {widen}")
         return self
 
     @property

@@ -278,7 +278,7 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
                 f"({known[0]} to {known[-1]}, model/versions.py); use {versions.DEFAULT_KARPENTER}")
     if not versions.karpenter_released(karpenter):
         newest = versions.newest_karpenter_patch(karpenter)
-        return (f"karpenter.version {karpenter} is not a Karpenter release (the {versions.minor(karpenter)[1]}.x line "
+        return (f"karpenter.version {karpenter} is not a Karpenter release (the {'.'.join(karpenter.split('.')[:2])}.x line "
                 f"goes up to {newest}, model/versions.py), so the chart pull would fail at apply after the network "
                 f"and the cluster are built; use {newest}")
     low, high = supported

@@ -150,12 +150,13 @@ BAD_INPUTS = [
     ({"cluster": {"node_instance_type": "m6i.huge"}}, "cluster.node_instance_type (got 'm6i.huge')",
      "m6i.huge is not an EC2 instance type (m6i has m6i.12xlarge,"),
     ({"karpenter": {"version": "1.14.9"}}, "karpenter.version 1.14.9 is not a Karpenter release",
-     "the 14.x line goes up to 1.14.1, model/versions.py), so the chart pull would fail at apply"),
+     "(the 1.14.x line goes up to 1.14.1, model/versions.py), so the chart pull would fail at apply after the "
+     "network and the cluster are built; use 1.14.1"),
     ({"karpenter": {"nodepools": {"gpu": {"instance_families": ["g5", "g6"], "min_generation": 7}}}},
-     "karpenter.nodepools.gpu", "instance_families [g5, g6] with architectures [amd64] with min_generation 7 select "
+     "karpenter.nodepools.gpu", "instance_families [g5, g6], architectures [amd64] and min_generation 7 select "
      "no EC2 instance type, so Karpenter would launch nothing"),
     ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "min_generation": 9}}}},
-     "karpenter.nodepools.x", "instance_categories [m] with architectures [amd64] with min_generation 9 select no"),
+     "karpenter.nodepools.x", "instance_categories [m], architectures [amd64] and min_generation 9 select no"),
     ({"karpenter": {"nodepools": {"x": {"instance_families": ["g5", "g6"], "min_generation": None,
                                         "architectures": ["arm64"]}}}},
      "karpenter.nodepools.x", "select no EC2 instance type"),
