@@ -40,9 +40,12 @@ import block, which the stack writes: Terraform keeps import blocks at the top l
 
 from __future__ import annotations
 
-from cdktf import Fn, Op, Precondition, TerraformResourceLifecycle, Token
+import json
+
+from cdktf import Fn, Op, Postcondition, Precondition, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_cloudwatch_log_groups import DataAwsCloudwatchLogGroups
+from cdktf_cdktf_provider_aws.data_aws_ec2_instance_type_offerings import DataAwsEc2InstanceTypeOfferings
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
 from cdktf_cdktf_provider_aws.data_aws_eks_clusters import DataAwsEksClusters
 from cdktf_cdktf_provider_aws.data_aws_iam_session_context import DataAwsIamSessionContext
@@ -159,6 +162,21 @@ class Cluster(Construct):
         # From the provider, not the cluster: a version update leaves the provider untouched, so the
         # IRSA trust documents stay known at plan instead of showing every role as changing.
         self.oidc_issuer_host: str = Fn.replace(self.oidc_provider.url, "https://", "")
+
+        # EKS refuses a node group whose instance type a subnet's zone does not offer, after the network
+        # and the control plane exist (~15 min in): refuse it at plan, from the region's own offerings.
+        zones = json.dumps(list(network.zones))
+        missing = f"setsubtract({zones}, self.locations)"
+        DataAwsEc2InstanceTypeOfferings(
+            self, "node-type-offerings", location_type="availability-zone",
+            filter=[{"name": "instance-type", "values": [config.node_instance_type]},
+                    {"name": "location", "values": list(network.zones)}],
+            lifecycle=TerraformResourceLifecycle(postcondition=[Postcondition(
+                condition=f"${{length({missing}) == 0}}",
+                error_message=f"cluster.node_instance_type: {config.node_instance_type} is not offered in "
+                              f"${{join(\", \", {missing})}}; pick an instance type every zone of the network offers "
+                              f"(aws ec2 describe-instance-type-offerings --location-type availability-zone), or other zones",
+            )]))
 
         # Identity: a name *prefix* and create_before_destroy. EKS replaces a node group whose instance
         # types, disk size, AMI type or subnets change (DESIGN fact 20); with a fixed name the old group

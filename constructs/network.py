@@ -27,15 +27,18 @@ later plan it holds the values of the first apply, and preconditions on the VPC 
 naming the key, any change of them (on the first apply the latch is unknown and the check passes). Public subnets do not map public IPs on launch: nothing in this
 design needs one, and a node that lands there by mistake should not be exposed. Private subnets
 carry ``karpenter.sh/discovery`` so the EC2NodeClass selector finds them; both kinds carry
-``kubernetes.io/cluster/<name>=shared`` and their ELB role tag.
+``kubernetes.io/cluster/<name>=shared`` and their ELB role tag. Zone names are checked at plan
+against the region's own list (``data.aws_availability_zones``, read before anything is created):
+synth cannot know which zones an account's region has.
 """
 
 from __future__ import annotations
 
 import json
 
-from cdktf import DataResource, Precondition, TerraformResourceLifecycle
+from cdktf import DataResource, Postcondition, Precondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -98,6 +101,15 @@ class Network(Construct):
         self.zones: tuple[str, ...] = config.zones(region)
         plan = config.subnet_plan(region)
         cluster_tag = {f"kubernetes.io/cluster/{name}": "shared"}
+        zones = json.dumps(list(self.zones))
+        missing = f"setsubtract({zones}, self.names)"
+        field = "network.availability_zones" if config.availability_zones else "network.az_count"
+        self.region_zones = DataAwsAvailabilityZones(self, "region-zones", lifecycle=TerraformResourceLifecycle(
+            postcondition=[Postcondition(
+                condition=f"${{length({missing}) == 0}}",
+                error_message=f"{field}: region {region} has no zone ${{join(\", \", {missing})}} (its zones: "
+                              f"${{join(\", \", self.names)}}); list zones of the region in network.availability_zones",
+            )]))
 
         identity = {"name": name, "region": region, "vpc_cidr": config.vpc_cidr,
                     "private_subnet_newbits": config.private_subnet_newbits,

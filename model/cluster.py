@@ -3,12 +3,13 @@ node group, and who administers the cluster; plus the controller nodes' label an
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from model import versions
+from model import aws, versions
 from model.base import Cidr, Model, RetentionDays, hint
 
 MINOR_VERSION_PATTERN = hint(r"^1\.\d{2}$", 'write a Kubernetes minor version in quotes, such as "1.36" (no patch number)')
@@ -34,6 +35,23 @@ def admin_key(arn: str) -> str:
     account, resource = arn.split(":", 5)[4:]
     kind, _, path = resource.partition("/")
     return "".join(c if c.isalnum() or c == "-" else "-" for c in f"{account}-{kind}-{path.rsplit('/', 1)[-1]}")
+
+
+NON_PUBLIC = tuple(ipaddress.IPv4Network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16"))
+
+
+def _public_cidrs(cidrs: tuple[str, ...]) -> tuple[str, ...]:
+    """EKS refuses private, shared, loopback and link-local blocks in publicAccessCidrs (the public
+    endpoint is reached from the internet; private callers use the private endpoint, which is on)."""
+    for cidr in cidrs:
+        net = ipaddress.IPv4Network(cidr)
+        inside = next((n for n in NON_PUBLIC if net.subnet_of(n)), None)
+        if inside:
+            raise ValueError(f"{cidr} is inside {inside}, not a public address block: EKS refuses it for the public "
+                             "endpoint (the private endpoint already serves the VPC); list the public addresses "
+                             "callers come from")
+    return cidrs
 
 
 class ClusterConfig(Model):
@@ -82,9 +100,30 @@ class ClusterConfig(Model):
         family = self.node_instance_type.split(".")[0]
         return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
 
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _public(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _public_cidrs(v)
+
+    @field_validator("node_instance_type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in aws.instance_types():
+            same = sorted(t for t in aws.instance_types() if aws.family(t) == aws.family(v))
+            sizes = f" ({aws.family(v)} has {', '.join(same[:6])}{', ...' if len(same) > 6 else ''})" if same else ""
+            raise ValueError(f"{v} is not an EC2 instance type{sizes}; use one such as m6i.large, or "
+                             f"{aws.newer_hint()}")
+        return v
+
     @field_validator("admin_principal_arns")
     @classmethod
     def _unique_admins(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in v:
+            resource = arn.split(":", 5)[5]
+            name = resource.rsplit("/", 1)[-1]
+            if len(name) > 64 or len(resource.partition("/")[2]) - len(name) > 512:
+                raise ValueError(f"{arn}: IAM role and user names end at 64 characters and paths at 512; "
+                                 "check the ARN")
         if len(set(v)) != len(v):
             raise ValueError("lists the same ARN twice; keep one")
         keys: dict[str, str] = {}

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from model import versions
+from model import aws, versions
 from model.base import Duration, Model, hint
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
 
@@ -116,6 +116,25 @@ class NodePoolConfig(Model):
     def _selects_something(self) -> NodePoolConfig:
         if not self.instance_categories and not self.instance_families:
             raise ValueError("set instance_categories or instance_families so the pool has a bounded instance set")
+        unknown = [c for c in self.instance_categories if c not in aws.categories()]
+        unknown += [f for f in self.instance_families if f not in aws.families()]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: no EC2 instance type has such a category or family; fix the "
+                             f"spelling (categories such as c, m, r, g; families such as m7i, g6), or "
+                             f"{aws.newer_hint()}")
+        chosen = aws.selected_families(categories_=self.instance_categories, families_=self.instance_families,
+                                       min_generation=self.min_generation, architectures=self.architectures)
+        if not chosen:
+            asked = [f"{k} [{', '.join(v)}]" for k, v in (("instance_categories", self.instance_categories),
+                                                         ("instance_families", self.instance_families)) if v]
+            asked.append(f"architectures [{', '.join(self.architectures)}]")
+            if self.min_generation is not None:
+                asked.append(f"min_generation {self.min_generation}")
+            listed = ", ".join(asked[:-1]) + " and " + asked[-1]
+            widen = ("lower min_generation (or set it to null for a list of families), or widen the others"
+                     if self.min_generation is not None else "add families or categories that the architectures have")
+            raise ValueError(f"{listed} select no EC2 instance type, so Karpenter would launch "
+                             f"nothing for this pool; {widen}")
         return self
 
     @property

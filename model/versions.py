@@ -91,6 +91,32 @@ KARPENTER: dict[str, KarpenterMinor] = {
 # which no longer matters: EKS creates no cluster below 1.32.
 
 
+# ----------------------------------------------------------------------------- Karpenter releases
+
+# The releases of each minor: patches 0..N were all published (charts ``karpenter`` and
+# ``karpenter-crd`` at oci://public.ecr.aws/karpenter, one per release tag). Source: the release tags
+# of aws/karpenter-provider-aws (v1.0.0 ... v1.14.1; repository state of 2026-08-21). A version not
+# listed has no chart: Helm's pull would fail at apply, after the VPC and the cluster exist.
+KARPENTER_NEWEST_PATCH: dict[str, int] = {
+    "1.0": 14, "1.1": 10, "1.2": 8, "1.3": 8, "1.4": 4, "1.5": 8, "1.6": 8, "1.7": 6, "1.8": 8,
+    "1.9": 2, "1.10": 2, "1.11": 3, "1.12": 2, "1.13": 1, "1.14": 1,
+}
+
+
+def karpenter_released(version: str) -> bool:
+    """Whether ``version`` (x.y.z) is a published Karpenter release."""
+    major, min_, patch = minor(version)
+    newest = KARPENTER_NEWEST_PATCH.get(f"{major}.{min_}")
+    return newest is not None and patch <= newest
+
+
+def newest_karpenter_patch(version: str) -> str:
+    """The newest release of ``version``'s minor line (or the default release for an unknown minor)."""
+    major, min_, _ = minor(version)
+    newest = KARPENTER_NEWEST_PATCH.get(f"{major}.{min_}")
+    return f"{major}.{min_}.{newest}" if newest is not None else DEFAULT_KARPENTER
+
+
 # ----------------------------------------------------------------------------- AL2023 AMI releases
 
 # (release, lowest Kubernetes, highest Kubernetes) with AL2023 AMIs, newest first; AL2-only

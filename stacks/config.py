@@ -11,20 +11,22 @@ file, field, bad value and the fix in words (no patterns, no library phrasing).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, StringConstraints, ValidationError, ValidationInfo, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, ValidationInfo, model_validator
 
-from model import names, versions
+from model import aws, names, versions
 from model.base import FORMAT_HINTS, Model, hint
 from model.cluster import ClusterConfig
 from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
-           "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "state_buckets",
+           "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "load_environments",
+           "state_buckets",
            "support_warning"]
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
@@ -41,21 +43,118 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=2, max_
 """A cluster name. Its length is capped where a derived AWS name would overflow (model/names.py)."""
 
 REGION_PATTERN = hint(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "use an AWS region name such as us-west-2")
-Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
+
+
+def _known_region(v: str) -> str:
+    if v not in aws.regions():
+        raise ValueError(f"{v} is not an AWS region; use one such as us-west-2, us-east-1 or eu-west-1 "
+                         f"(aws ec2 describe-regions lists them), or {aws.newer_hint()}")
+    return v
+
+
+Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN), AfterValidator(_known_region)]
 BUCKET_PATTERN = hint(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                       "use an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit")
+ORGANIZATION_PATTERN = hint(r"^[A-Za-z0-9_-]+$", "use the organization's name: letters, digits, '-' and '_'")
 WORKSPACE_PATTERN = hint(r"^[A-Za-z0-9_-]{1,90}$", "use up to 90 letters, digits, '-' and '_'")
+
+
+# ----------------------------------------------------------------------------- tags
+
+STACK_TAG_KEYS = ("Environment", "ManagedBy", "Cluster")
+"""The organisation tags the stack adds to every resource itself (stacks/platform.py)."""
+FUNCTIONAL_TAGS_PER_RESOURCE = 7
+"""The most tags one resource carries beside the organisation tags: an instance Karpenter launches
+(karpenter.sh/discovery from the EC2NodeClass; kubernetes.io/cluster/<name>, karpenter.sh/nodepool,
+eks:eks-cluster-name, karpenter.k8s.aws/ec2nodeclass from Karpenter 1.14's ``utils.GetTags``; Name
+and karpenter.sh/nodeclaim from its node tagging). A private subnet carries 4."""
+MAX_USER_TAGS = 50 - len(STACK_TAG_KEYS) - FUNCTIONAL_TAGS_PER_RESOURCE
+"""AWS allows 50 user tags per resource; default_tags count against every resource's 50."""
+TAG_PUNCTUATION = " _.:/=+-@"
+# EC2NodeClass spec.tags (Karpenter 1.14.1 CRD, x-kubernetes-validations) refuses these keys; the
+# stack's tags reach it (constructs/karpenter.py), so such a tag would roll back the NodePools release.
+KARPENTER_RESERVED_TAGS = ("eks:eks-cluster-name", "karpenter.sh/nodepool", "karpenter.sh/nodeclaim",
+                           "karpenter.k8s.aws/ec2nodeclass")
+
+
+def _tag_text_problem(text: str) -> str | None:
+    bad = sorted({ch for ch in text if not (ch.isalnum() or ch in TAG_PUNCTUATION)})
+    if bad:
+        return (f"has {' '.join(repr(ch) for ch in bad)}: IAM and EKS tags allow only letters, digits, spaces and "
+                f"_ . : / = + - @; remove or replace them")
+    return None
+
+
+def _check_tags(tags: dict[str, str]) -> dict[str, str]:
+    """AWS's tag rules (EC2, IAM, EKS "Tagging best practices" / TagResource): at most 50 per
+    resource, keys 1-128 and values 0-256 characters (the field's type), no ``aws:`` prefix, IAM's
+    character set (default_tags reach the IAM roles); and the keys Karpenter's EC2NodeClass refuses."""
+    extra = [k for k in tags if k not in STACK_TAG_KEYS]
+    if len(extra) > MAX_USER_TAGS:
+        raise ValueError(f"has {len(extra)} tags; use at most {MAX_USER_TAGS}: AWS allows 50 per resource and the "
+                         f"stack and Karpenter add up to {len(STACK_TAG_KEYS) + FUNCTIONAL_TAGS_PER_RESOURCE} (on a node)")
+    for key, value in tags.items():
+        if key.lower().startswith("aws:"):
+            raise ValueError(f"key {key!r}: the aws: prefix is reserved for AWS; rename the tag")
+        if key in KARPENTER_RESERVED_TAGS or key.startswith("kubernetes.io/cluster"):
+            raise ValueError(f"key {key!r} is reserved by Karpenter and EKS (its EC2NodeClass refuses it); rename the tag")
+        for what, text in (("key", key), ("value", value)):
+            problem = _tag_text_problem(text)
+            if problem:
+                raise ValueError(f"{what} {text!r} {problem}")
+    return tags
+
+
+Tags = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=128)],
+                      Annotated[str, StringConstraints(max_length=256)]], AfterValidator(_check_tags)]
 
 
 # ----------------------------------------------------------------------------- backend / providers
 
 
+BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def log_bucket_name(bucket: str) -> str:
+    """The state bootstrap's access-log bucket for state bucket ``bucket``: ``<bucket>-logs``, or,
+    where that would pass S3's 63 characters, the first 51 characters, 6 of the name's hash and
+    ``-logs`` (so a long state bucket name stays usable and two long names do not collide)."""
+    if len(bucket) <= 63 - len("-logs"):
+        return f"{bucket}-logs"
+    return f"{bucket[:51]}-{hashlib.sha256(bucket.encode()).hexdigest()[:6]}-logs"
+
+
+def _check_bucket(v: str) -> str:
+    """S3's bucket naming rules beyond the pattern (Amazon S3 user guide, "General purpose bucket
+    naming rules")."""
+    if ".." in v or ".-" in v or "-." in v:
+        raise ValueError("has '..', '.-' or '-.', which S3 refuses in a bucket name; remove them")
+    if all(part.isdigit() for part in v.split(".")) and v.count(".") == 3:
+        raise ValueError("looks like an IP address, which S3 refuses as a bucket name; pick a name")
+    bad = [a for a in BUCKET_PREFIXES if v.startswith(a)] + [z for z in BUCKET_SUFFIXES if v.endswith(z)]
+    if bad:
+        raise ValueError(f"uses {bad[0]}, which S3 reserves; pick another name")
+    return v
+
+
+def _check_state_key(v: str) -> str:
+    """Terraform's S3 backend refuses a key that starts or ends with '/' or holds '//' (S3: 1,024 bytes)."""
+    if v.startswith("/") or v.endswith("/") or "//" in v:
+        raise ValueError("must not start or end with '/' or contain '//' (Terraform's S3 backend refuses it); "
+                         "write it like dev/terraform.tfstate")
+    if len(v.encode()) > 1024:
+        raise ValueError("is longer than S3's 1,024 bytes; shorten it")
+    return v
+
+
 class S3BackendConfig(Model):
     type: Literal["s3"] = Field("s3", description="Backend kind.")
-    bucket: Annotated[str, StringConstraints(pattern=BUCKET_PATTERN)] = Field(
+    bucket: Annotated[str, StringConstraints(pattern=BUCKET_PATTERN), AfterValidator(_check_bucket)] = Field(
         description="Existing S3 bucket for Terraform state (see the state bootstrap stack)."
     )
-    key: str | None = Field(None, description="State object key; default <environment>/terraform.tfstate.")
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_check_state_key)] | None = Field(
+        None, description="State object key; default <environment>/terraform.tfstate.")
     region: Region | None = Field(None, description="Bucket region; default the stack's region.")
     encrypt: bool = Field(True, description="Server-side encryption of the state object.")
     use_lockfile: bool = Field(True, description="Terraform's native S3 lock file (no DynamoDB table).")
@@ -63,7 +162,8 @@ class S3BackendConfig(Model):
 
 class CloudBackendConfig(Model):
     type: Literal["cloud"] = Field(description="Backend kind.")
-    organization: Annotated[str, StringConstraints(min_length=1)] = Field(description="Terraform Cloud organization.")
+    organization: Annotated[str, StringConstraints(pattern=ORGANIZATION_PATTERN)] = Field(
+        description="Terraform Cloud organization.")
     workspace: Annotated[str, StringConstraints(pattern=WORKSPACE_PATTERN)] = Field(
         description="Workspace name (one per environment).")
     hostname: str = Field("app.terraform.io", description="Terraform Cloud / Enterprise host.")
@@ -115,7 +215,7 @@ class StackConfig(Model):
 
     name: Name = Field(description=f"Cluster name (2-{names.MAX_NAME_LENGTH} characters); also names the VPC, roles, queue and log groups.")
     region: Region = Field("us-west-2", description="AWS region of every resource.")
-    tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], Annotated[str, StringConstraints(max_length=256)]] = Field(
+    tags: Tags = Field(
         default_factory=dict, description="Organisation tags applied to every resource through the provider's default_tags."
     )
     backend: Backend = Field(description="Where Terraform keeps state: s3 (default), cloud or local.")
@@ -186,6 +286,11 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
         known = list(versions.KARPENTER)
         return (f"karpenter.version {karpenter} is not in the compatibility table this platform knows "
                 f"({known[0]} to {known[-1]}, model/versions.py); use {versions.DEFAULT_KARPENTER}")
+    if not versions.karpenter_released(karpenter):
+        newest = versions.newest_karpenter_patch(karpenter)
+        return (f"karpenter.version {karpenter} is not a Karpenter release (the {'.'.join(karpenter.split('.')[:2])}.x line "
+                f"goes up to {newest}, model/versions.py), so the chart pull would fail at apply after the network "
+                f"and the cluster are built; use {newest}")
     low, high = supported
     if versions.minor(k8s) > versions.minor(high):
         need = versions.karpenter_for(k8s, at_least=karpenter) or versions.DEFAULT_KARPENTER
@@ -401,6 +506,38 @@ def state_buckets(configs: dict[str, StackConfig]) -> dict[str, str]:
 def environment_files(directory: Path = ENVIRONMENTS_DIR) -> dict[str, Path]:
     """``{environment: path}`` for every ``*.yaml`` in the environments folder."""
     return {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+
+
+BOOTSTRAP_STACK = "state-bootstrap"
+"""The once-per-account stack of the S3 state buckets (stacks/state_bucket.py); not an environment file."""
+
+
+def load_environments(names: list[str] | tuple[str, ...] = (), directory: Path = ENVIRONMENTS_DIR,
+                      today: _dt.date | None = None) -> dict[str, StackConfig]:
+    """Load and validate the environments ``names`` (every file in ``directory`` when empty, or
+    when the only name is ``state-bootstrap``, which needs every environment's bucket). Raises one
+    ConfigError whose lines are every problem of every file, so a user fixes them in one pass."""
+    files = environment_files(directory)
+    where = f"{directory.name}/<name>.yaml" if directory != ENVIRONMENTS_DIR else "stacks/environments/<name>.yaml"
+    wanted = [n for n in names if n != BOOTSTRAP_STACK]
+    unknown = [n for n in wanted if n not in files]
+    if unknown:
+        choices = ", ".join([*files, BOOTSTRAP_STACK]) if files else "none"
+        raise ConfigError(f"no environment named {', '.join(unknown)}: choose one of {choices} (each environment "
+                          f"is a file {where})")
+    if not files:
+        raise ConfigError(f"no environment files ({where}); add one, e.g. copy stacks/environments/dev.yaml")
+    configs, errors = {}, []
+    for env, path in files.items():
+        if wanted and env not in wanted:
+            continue
+        try:
+            configs[env] = load_config(path, today)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return configs
 
 
 def json_schema() -> dict[str, Any]:

@@ -198,13 +198,13 @@ class PlatformStack(TerraformStack):
             TerraformOutput(self, name, value=value, description=description)
 
 
-def build_app(configs: dict[str, StackConfig], outdir: str | None = None) -> App:
-    """An App with one PlatformStack per environment, plus the ``state-bootstrap`` stack that
-    creates the S3 state bucket(s) those environments' backends name."""
+def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootstrap_only: bool = False) -> App:
+    """An App with one PlatformStack per environment (none when ``bootstrap_only``), plus the
+    ``state-bootstrap`` stack that creates the S3 state bucket(s) those environments' backends name."""
     from stacks.state_bucket import STACK_NAME, StateBucketStack
 
     app = App(outdir=outdir) if outdir else App()
-    for environment, config in configs.items():
+    for environment, config in configs.items() if not bootstrap_only else ():
         PlatformStack(app, environment, config=config)
     buckets = state_buckets(configs)
     if buckets:

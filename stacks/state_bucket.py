@@ -42,9 +42,9 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs.policy import policy_document
-from stacks.config import EmulatorConfig
+from stacks.config import BOOTSTRAP_STACK, EmulatorConfig, log_bucket_name
 
-STACK_NAME = "state-bootstrap"
+STACK_NAME = BOOTSTRAP_STACK
 
 
 class StateBucketStack(TerraformStack):
@@ -74,7 +74,7 @@ class StateBucketStack(TerraformStack):
             # Server access logs: SSE-S3 (log delivery cannot write to SSE-KMS buckets), kept a year,
             # written only by S3 log delivery on behalf of the state bucket in this account.
             logs, logs_policy = self._private_bucket(
-                f"logs-{name}", f"{name}-logs", provider, sse_algorithm="AES256",
+                f"logs-{name}", log_bucket_name(name), provider, sse_algorithm="AES256",
                 lifecycle=Rule(id="expire-logs", status="Enabled", filter=[Filter(prefix="")],
                                expiration=[Expiration(days=365)],
                                noncurrent_version_expiration=[NoncurrentExpiration(noncurrent_days=7)],

@@ -22,8 +22,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+# The app's environment, set where main.py sets it (one place): jsii on the pinned Node
+# (node_modules/.bin/node) where it is installed, the Node 20 banner silenced, no update checks.
+import main  # noqa: E402,F401
 
 from tests import progress  # noqa: E402
 from tests.processes import stop_group  # noqa: E402

@@ -143,6 +143,44 @@ BAD_INPUTS = [
     ({"cluster": {"node_min_size": "two"}}, "cluster.node_min_size", "must be a whole number"),
     ({"karpenter": {"nodepools": {"x": {"capacity_types": ["spot"]}}}}, "karpenter.nodepools.x", "instance_categories or instance_families"),
     ({"karpenter": {"nodepools": {"x": {"instance_families": ["g5"], "taints": ["nvidia.com/gpu"]}}}}, "karpenter.nodepools.x.taints.0", "key=value:Effect"),
+    # what AWS or Helm would refuse at apply (issue 17 item 5, issue 16 item 5)
+    ({"region": "us-west-3"}, "region (got 'us-west-3')", "is not an AWS region; use one such as us-west-2"),
+    ({"backend": {"type": "s3", "bucket": "state-bucket", "region": "eu-west-7"}}, "backend.region (got 'eu-west-7')",
+     "is not an AWS region"),
+    ({"cluster": {"node_instance_type": "m6i.huge"}}, "cluster.node_instance_type (got 'm6i.huge')",
+     "m6i.huge is not an EC2 instance type (m6i has m6i.12xlarge,"),
+    ({"karpenter": {"version": "1.14.9"}}, "karpenter.version 1.14.9 is not a Karpenter release",
+     "(the 1.14.x line goes up to 1.14.1, model/versions.py), so the chart pull would fail at apply after the "
+     "network and the cluster are built; use 1.14.1"),
+    ({"karpenter": {"nodepools": {"gpu": {"instance_families": ["g5", "g6"], "min_generation": 7}}}},
+     "karpenter.nodepools.gpu", "instance_families [g5, g6], architectures [amd64] and min_generation 7 select "
+     "no EC2 instance type, so Karpenter would launch nothing"),
+    ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "min_generation": 9}}}},
+     "karpenter.nodepools.x", "instance_categories [m], architectures [amd64] and min_generation 9 select no"),
+    ({"karpenter": {"nodepools": {"x": {"instance_families": ["g5", "g6"], "min_generation": None,
+                                        "architectures": ["arm64"]}}}},
+     "karpenter.nodepools.x", "select no EC2 instance type"),
+    ({"karpenter": {"nodepools": {"x": {"instance_families": ["m9z"]}}}}, "karpenter.nodepools.x",
+     "m9z: no EC2 instance type has such a category or family"),
+    ({"tags": {"aws:team": "x"}}, "tags", "the aws: prefix is reserved for AWS"),
+    ({"tags": {"team": "a;b"}}, "tags", "IAM and EKS tags allow only letters, digits, spaces and"),
+    ({"tags": {f"k{i}": "v" for i in range(41)}}, "tags", "has 41 tags; use at most 40: AWS allows 50 per resource "
+     "and the stack and Karpenter add up to 10 (on a node)"),
+    ({"tags": {"karpenter.sh/nodepool": "x"}}, "tags", "is reserved by Karpenter and EKS"),
+    ({"tags": {"kubernetes.io/cluster/other": "owned"}}, "tags", "is reserved by Karpenter and EKS"),
+    ({"tags": {"k" * 129: "v"}}, "tags.kkk", "is 129 characters; use at most 128"),
+    ({"tags": {"team": "v" * 257}}, "tags.team", "is 257 characters; use at most 256"),
+    ({"backend": {"type": "s3", "bucket": "state-bucket", "key": "/dev/terraform.tfstate"}}, "backend.key",
+     "must not start or end with '/'"),
+    ({"backend": {"type": "s3", "bucket": "my..state"}}, "backend.bucket", "S3 refuses in a bucket name"),
+    ({"backend": {"type": "s3", "bucket": "192.168.5.4"}}, "backend.bucket", "looks like an IP address"),
+    ({"backend": {"type": "s3", "bucket": "xn--state"}}, "backend.bucket", "uses xn--, which S3 reserves"),
+    ({"backend": {"type": "cloud", "organization": "my org", "workspace": "w"}}, "backend.organization",
+     "letters, digits, '-' and '_'"),
+    ({"cluster": {"admin_principal_arns": [f"arn:aws:iam::123456789012:role/{'r' * 65}"]}},
+     "cluster.admin_principal_arns", "IAM role and user names end at 64 characters"),
+    ({"cluster": {"public_access_cidrs": ["10.1.0.0/16"]}}, "cluster.public_access_cidrs",
+     "10.1.0.0/16 is inside 10.0.0.0/8, not a public address block"),
 ]
 
 
@@ -273,8 +311,15 @@ def test_addon_versions_are_pinned_per_minor_and_overridable():
     assert cfg.addon_versions["kube-proxy"] == versions.ADDON_VERSIONS[cfg.cluster.version]["kube-proxy"]
 
 
+SHIPPED = ("dev", "prod")
+"""The environments the project ships. Tests name them, never glob the folder: a user's own
+environment file (README: Configuration) must not change what the tests check."""
+EXAMPLES = ROOT / "stacks/environments/examples"
+
+
 def test_shipped_environments_deploy_today_without_a_warning():
-    for path in (ROOT / "stacks/environments").glob("*.yaml"):
+    for env in SHIPPED:
+        path = ROOT / "stacks/environments" / f"{env}.yaml"
         cfg = load_config(path)
         assert support_warning(cfg) is None, path
         assert (cfg.cluster.version, cfg.karpenter.version) == ("1.36", "1.14.1"), path
@@ -285,8 +330,42 @@ def test_committed_json_schema_is_current():
 
 
 def test_environment_files_point_editors_at_the_schema():
-    for path in (ROOT / "stacks/environments").glob("*.yaml"):
+    for path in [ROOT / "stacks/environments" / f"{env}.yaml" for env in SHIPPED] + sorted(EXAMPLES.glob("*.yaml")):
         assert path.read_text().startswith("# yaml-language-server: $schema=schema.json"), path
+    # the examples' schema.json is a link to the environments' one, so the same first line works in both folders
+    assert (EXAMPLES / "schema.json").resolve() == SCHEMA_FILE.resolve()
+
+
+def test_no_test_enumerates_the_environments_folder():
+    """A user's own environment file (README: Configuration) never changes what a test checks:
+    tests name the shipped environments (SHIPPED, tests/variants.py) or make their own folders."""
+    enumerating = ('stacks/environments").glob(', "stacks/environments').glob(", "ENVIRONMENTS_DIR.glob(",
+                   'stacks/environments").iterdir(', "ENVIRONMENTS_DIR.iterdir(")
+    found = [f"{path.name}: {needle}" for path in sorted((ROOT / "tests").rglob("*.py"))
+             for needle in enumerating if needle in path.read_text() and path.name != "test_config.py"
+             or path.name == "test_config.py" and path.read_text().count(needle) > 1]
+    assert not found, found
+
+
+def test_examples_work_after_the_copy_the_readme_describes(tmp_path):
+    """`cp stacks/environments/examples/tfc.yaml stacks/environments/<name>.yaml`, unedited: the copy
+    loads, passes the config check beside the shipped files, and its schema line finds the schema."""
+    from stacks.check import check
+
+    envs = tmp_path / "environments"
+    envs.mkdir()
+    (envs / "schema.json").write_text(SCHEMA_FILE.read_text())
+    for env in SHIPPED:
+        (envs / f"{env}.yaml").write_text((ROOT / "stacks/environments" / f"{env}.yaml").read_text())
+    examples = sorted(EXAMPLES.glob("*.yaml"))
+    assert examples
+    for example in examples:
+        copy = envs / f"my-{example.name}"
+        copy.write_text(example.read_text())
+        schema_ref = copy.read_text().splitlines()[0].split("$schema=", 1)[1]
+        assert (copy.parent / schema_ref).is_file(), f"{copy.name}: $schema={schema_ref} finds no file"
+        load_config(copy)
+    assert check([], envs) == 0
 
 
 def _config_dir(tmp_path: Path, patch: dict) -> Path:
@@ -323,12 +402,37 @@ def test_python_main_py_exits_2_without_traceback_or_output(tmp_path):
 
 
 def test_unknown_environment_name_is_refused(tmp_path, monkeypatch, capsys):
+    """In a folder of its own (dev.yaml only), so an environment a user adds can never be the unknown name."""
     import main
 
+    monkeypatch.setattr(main, "CONFIG_DIR", str(_config_dir(tmp_path, {})))
     monkeypatch.setattr(main, "ENVIRONMENTS", ["staging"])
     monkeypatch.chdir(tmp_path)
     assert main.main() == 2
-    assert "PLATFORM_ENVIRONMENTS names staging, but only dev, prod exist" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("error: no environment named staging: choose one of dev, state-bootstrap "
+                                       "(each environment is a file envs/<name>.yaml)\n")
+
+
+def test_vendored_aws_data_holds_everything_the_installed_botocore_knows():
+    """model/aws_data.json (regions, EC2 instance types) is never older than the botocore the test
+    tools install: refresh it (python -m model.aws) when a newer botocore lists more."""
+    import importlib.util
+
+    from model import aws
+
+    package = Path(importlib.util.find_spec("botocore").origin).parent
+    regions, types = aws.read_botocore(package)
+    assert not set(regions) - aws.regions() and not set(types) - aws.instance_types()
+    assert {"us-west-2", "eu-west-1"} <= aws.regions() and {"m6i.large", "m8i.large", "g7e.2xlarge"} <= aws.instance_types()
+
+
+def test_the_state_bootstraps_log_bucket_name_fits_s3_for_every_state_bucket_name():
+    from stacks.config import log_bucket_name
+
+    assert log_bucket_name("my-org-terraform-state") == "my-org-terraform-state-logs"  # unchanged where it fits
+    assert log_bucket_name("b" * 58) == "b" * 58 + "-logs"
+    long = [log_bucket_name("b" * 62 + tail) for tail in "xy"]
+    assert all(len(n) == 63 for n in long) and long[0] != long[1]
 
 
 def test_readme_configuration_reference_is_generated_from_the_models():

@@ -810,3 +810,22 @@ def test_log_group_after_destroy(fresh, stack, tmp_path):
     assert_like_clean_apply(fresh, stack, "e: after the second apply")
     plan_is_clean(tf, "e: re-plan")
     TIMINGS["e (log group after destroy)"] = time.monotonic() - started
+
+
+def test_plan_refuses_zones_and_instance_types_the_region_lacks(fresh, stack, tmp_path):
+    """Before anything is created: a zone the region does not have (us-east-1g) and a controller
+    instance type not offered in every zone (g7e.2xlarge: only us-east-1a and 1c in the emulator's
+    offerings, which are AWS's) fail the plan, naming the key; the emulator stays empty. The stack
+    is the synthesized one with those two values replaced, as the config would write them (the
+    config itself cannot know either; tests/test_config.py checks what it can)."""
+    (node_group,) = stack["resource"]["aws_eks_node_group"].values()
+    zone, node_type = "us-east-1c", node_group["instance_types"][0]
+    bad = json.loads(json.dumps(stack).replace(zone, "us-east-1g").replace(node_type, "g7e.2xlarge"))
+    tf = terraform(fresh, tmp_path / "p", bad)
+    tf.run("init", *TF_FLAGS, label="p: init", timeout=180)
+    job = run(tf, "plan", *TF_FLAGS, label="p: plan (bad zone, bad type)", timeout=PLAN_TIMEOUT, check=False)
+    text = re.sub(r"\s+", " ", re.sub(r"[│╷╵]", " ", job.output))
+    assert job.proc.returncode == 1, job.output[-4000:]
+    assert "network.az_count: region us-east-1 has no zone us-east-1g (its zones: us-east-1a," in text, job.output[-4000:]
+    assert "cluster.node_instance_type: g7e.2xlarge is not offered in us-east-1b, us-east-1g;" in text, job.output[-4000:]
+    assert not nonempty(inventory(fresh)), "the refused plan created something"

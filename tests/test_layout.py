@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import textwrap
 from pathlib import Path
 
@@ -271,7 +272,20 @@ def test_imports_point_one_way():
 def test_config_loads_without_the_jsii_kernel():
     """Config errors stay instant: loading and validating an environment starts no node process."""
     probe = ("import sys; from stacks.config import load_config; load_config('stacks/environments/dev.yaml'); "
+             "from stacks.check import check, ENVIRONMENTS_DIR; assert check([], ENVIRONMENTS_DIR) == 0; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jsii', 'cdktf', 'constructs')))")
     proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_config_check_validates_every_environment_in_well_under_a_second():
+    """`python -m stacks.check` (README: the config check) as a user runs it, timed from the outside."""
+    took = []
+    for _ in range(2):  # the better of two: the machine is shared, a stall is not the check's cost
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "stacks.check"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+        took.append(time.monotonic() - started)
+        assert proc.returncode == 0 and proc.stdout.startswith("ok: "), proc.stderr
+    assert min(took) < 1.0, f"{min(took):.2f} s"
