@@ -669,16 +669,19 @@ def versions_in(emu: Emulator, name: str) -> dict:
 
 
 def assert_at(emu: Emulator, name: str, version: str, when: str, *, addons: bool = True) -> None:
-    from tests.emulator.moto_plus import default_addon_version
+    """The emulator reports ``version`` for the cluster and its node groups (on the AMI release the stack
+    pins), and the add-ons at the versions model/versions.py pins for it (not EKS's defaults)."""
+    from model.versions import ADDON_VERSIONS, DEFAULT_AMI_ALIAS, node_release_version
 
     found = versions_in(emu, name)
     assert found["cluster"] == version, f"{when}: cluster at {found['cluster']}, expected {version}"
-    assert found["nodegroups"] and all(v == version and r.startswith(version + ".")
-                                       for v, r in found["nodegroups"].values()), f"{when}: node groups {found}"
+    release = node_release_version(DEFAULT_AMI_ALIAS, version)
+    assert found["nodegroups"] and all(v == version and r == release
+                                       for v, r in found["nodegroups"].values()), f"{when}: node groups {found}, release {release}"
     assert found["addons"], f"{when}: no add-ons in the emulator"
     if addons:
-        expected = {a: default_addon_version(a, version) for a in found["addons"]}
-        assert found["addons"] == expected, f"{when}: add-ons {found['addons']}, EKS defaults for {version}: {expected}"
+        expected = {a: ADDON_VERSIONS[version][a] for a in found["addons"]}
+        assert found["addons"] == expected, f"{when}: add-ons {found['addons']}, pinned for {version}: {expected}"
     log(f"d: {when}: cluster {found['cluster']}, node groups {found['nodegroups']}, add-ons {found['addons']}")
 
 
@@ -686,7 +689,7 @@ def test_kubernetes_upgrade(fresh, stack, tmp_path):
     """The stack one minor below its configured version, a refused two-minor jump, then two
     one-minor steps: each plan (``show -json`` of the saved plan) updates the cluster, node group
     and add-ons in place and replaces or deletes nothing; each apply converges (the emulator
-    reports the new version everywhere, add-ons at EKS's default for it) and re-plans clean.
+    reports the new version everywhere, add-ons at the versions pinned for it) and re-plans clean.
 
     The variants come from tests/environments/emulator.yaml with only ``cluster.version`` changed
     (tests/emulator/synth_variants.py) and must differ from the session's stack in nothing else.
