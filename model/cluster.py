@@ -31,7 +31,9 @@ ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 
 
 def admin_key(arn: str) -> str:
-    """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``)."""
+    """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``).
+    Keyed by the principal, never by its position in ``admin_principal_arns``: adding or removing one
+    creates or deletes that principal's access entry only, and reordering the list changes nothing."""
     account, resource = arn.split(":", 5)[4:]
     kind, _, path = resource.partition("/")
     return "".join(c if c.isalnum() or c == "-" else "-" for c in f"{account}-{kind}-{path.rsplit('/', 1)[-1]}")

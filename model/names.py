@@ -7,6 +7,12 @@ policy names, the interruption rules' suffixes, the cluster tag key) are listed 
 form. tests/test_limits.py checks every name in the synthesized JSON at the longest accepted name,
 so neither can drift past a limit unnoticed.
 
+Identity: every name here is fixed by the cluster name, and each of these resources is replaced when
+its name changes (IAM roles, the queue, the log groups and the cluster itself cannot be renamed in
+place), so ``name`` is latched at the first apply and a later change is refused at plan
+(``constructs/network.py``, the identity latch). The controller node group is the exception on
+purpose: a name *prefix*, so a replacement group can exist beside the old one.
+
 Limits (AWS documentation, "IAM and AWS STS quotas", "Amazon EventBridge quotas", "Amazon SQS
 quotas", "CreateCluster"): IAM role names 64 characters, IAM policy names 128, EventBridge rule
 names 64, SQS queue names 80, EKS cluster names 100, KMS alias names 256, CloudWatch log group
