@@ -237,7 +237,7 @@ def test_kubernetes_versions_and_upgrades(plus):
     cluster(plus, "steps", subnets, version="1.34")
     group = eks.create_nodegroup(clusterName="steps", nodegroupName="ng", nodeRole=NODE_ROLE,
                                  subnets=subnets)["nodegroup"]
-    assert (group["version"], group["releaseVersion"]) == ("1.34", "1.34.3-20260714")  # the cluster's, newest AMI
+    assert (group["version"], group["releaseVersion"]) == ("1.34", "1.34.9-20260714")  # the cluster's, newest AMI
     with pytest.raises(ClientError) as exc:  # a node group newer than its cluster
         eks.create_nodegroup(clusterName="steps", nodegroupName="ahead", nodeRole=NODE_ROLE, subnets=subnets,
                              version="1.35")
@@ -264,15 +264,15 @@ def test_kubernetes_versions_and_upgrades(plus):
     assert code(exc) == "InvalidParameterException"
     with pytest.raises(ClientError) as exc:  # a release of another minor, in EKS's words
         eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng", version="1.35",
-                                     releaseVersion="1.34.3-20260714")
+                                     releaseVersion="1.34.9-20260714")
     assert exc.value.response["Error"]["Message"] == \
-        "Requested Nodegroup release version 1.34.3-20260714 is invalid. Allowed release version is 1.35.2-20260714"
+        "Requested Nodegroup release version 1.34.9-20260714 is invalid. Allowed release version is 1.35.6-20260714"
     update = eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng")["update"]  # default: the cluster's
     assert update["type"] == "VersionUpdate"
     got = eks.describe_update(name="steps", nodegroupName="ng", updateId=update["id"])["update"]
     assert got["status"] == "Successful"
     group = eks.describe_nodegroup(clusterName="steps", nodegroupName="ng")["nodegroup"]
-    assert (group["version"], group["releaseVersion"]) == ("1.35", "1.35.2-20260714")
+    assert (group["version"], group["releaseVersion"]) == ("1.35", "1.35.6-20260714")
     assert update["id"] in eks.list_updates(name="steps", nodegroupName="ng")["updateIds"]
     eks.update_cluster_version(name="steps", version="1.36")
     eks.update_nodegroup_version(clusterName="steps", nodegroupName="ng", version="1.36")
@@ -325,11 +325,32 @@ def test_addon_versions(plus):
             if addon == "kube-proxy":
                 assert all(v["addonVersion"].startswith(f"v{version}.") for v in versions)
     (cni,) = eks.describe_addon_versions(addonName="vpc-cni", kubernetesVersion="1.35")["addons"]
-    assert [v["addonVersion"] for v in cni["addonVersions"]][:2] == ["v1.20.1-eksbuild.1", "v1.19.6-eksbuild.1"]
-    assert moto_plus.default_addon_version("vpc-cni", "1.35") == "v1.19.6-eksbuild.1"  # not the newest, as in EKS
+    assert [v["addonVersion"] for v in cni["addonVersions"]][:2] == ["v1.23.1-eksbuild.1", "v1.22.4-eksbuild.3"]
+    assert moto_plus.default_addon_version("vpc-cni", "1.35") == "v1.22.4-eksbuild.3"  # not the newest, as in EKS
     everything = eks.describe_addon_versions(addonName="coredns")["addons"][0]["addonVersions"]
     assert {c["clusterVersion"] for v in everything for c in v["compatibilities"]} == set(moto_plus.KUBERNETES_PATCHES)
     assert eks.describe_addon_versions(addonName="no-such-addon", kubernetesVersion="1.35")["addons"] == []
+
+
+def test_aws_moves_its_default_addon_versions(plus):
+    """``Emulator.move_addon_defaults``: every default becomes the newest compatible version (as AWS moves
+    its defaults under running clusters); a reset moves them back (removes the switch). On stock moto there is no add-on API
+    at all (``test_addon_versions``' gap)."""
+    eks = plus.client("eks")
+
+    def default(addon: str, version: str) -> str:
+        (info,) = eks.describe_addon_versions(addonName=addon, kubernetesVersion=version)["addons"]
+        return next(v["addonVersion"] for v in info["addonVersions"] if v["compatibilities"][0]["defaultVersion"])
+
+    before = {a: default(a, "1.35") for a in moto_plus.ADDON_VERSIONS}
+    plus.move_addon_defaults()
+    try:
+        after = {a: default(a, "1.35") for a in moto_plus.ADDON_VERSIONS}
+        assert after == {a: moto_plus.addon_versions(a, "1.35")[0] for a in moto_plus.ADDON_VERSIONS}
+        assert all(after[a] != before[a] for a in after), (before, after)
+    finally:
+        plus.addon_defaults.unlink(missing_ok=True)  # what Emulator.reset does too
+    assert {a: default(a, "1.35") for a in moto_plus.ADDON_VERSIONS} == before
 
 
 def test_addons(plus):
@@ -361,7 +382,7 @@ def test_addons(plus):
         eks.create_addon(clusterName="addons", addonName="vpc-cni", clientRequestToken="another")
     assert code(exc) == "ResourceInUseException"
     eks.delete_addon(clusterName="addons", addonName="vpc-cni")
-    for bad in ({"addonName": "kube-proxy", "addonVersion": "v1.36.1-eksbuild.2"},  # another Kubernetes minor
+    for bad in ({"addonName": "kube-proxy", "addonVersion": "v1.36.2-eksbuild.25"},  # another Kubernetes minor
                 {"addonName": "vpc-cni", "configurationValues": "{not: [json"},
                 {"addonName": "vpc-cni", "serviceAccountRoleArn": "not-an-arn"},
                 {"addonName": "no-such-addon"}):
@@ -370,18 +391,18 @@ def test_addons(plus):
         assert code(exc) == "InvalidParameterException", bad
     assert eks.list_addons(clusterName="addons")["addons"] == ["aws-ebs-csi-driver", "coredns"]
 
-    update = eks.update_addon(clusterName="addons", addonName="coredns", addonVersion="v1.12.4-eksbuild.1",
+    update = eks.update_addon(clusterName="addons", addonName="coredns", addonVersion="v1.14.3-eksbuild.16",
                               resolveConflicts="OVERWRITE")["update"]
-    assert update["type"] == "AddonUpdate" and {"type": "AddonVersion", "value": "v1.12.4-eksbuild.1"} in update["params"]
+    assert update["type"] == "AddonUpdate" and {"type": "AddonVersion", "value": "v1.14.3-eksbuild.16"} in update["params"]
     got = eks.describe_update(name="addons", addonName="coredns", updateId=update["id"])["update"]
     assert got["status"] == "Successful"
     with pytest.raises(ClientError) as exc:  # an add-on update is not a cluster update
         eks.describe_update(name="addons", updateId=update["id"])
     assert code(exc) == "ResourceNotFoundException"
     after = eks.describe_addon(clusterName="addons", addonName="coredns")["addon"]
-    assert after["addonVersion"] == "v1.12.4-eksbuild.1" and after["configurationValues"] == config
+    assert after["addonVersion"] == "v1.14.3-eksbuild.16" and after["configurationValues"] == config
     with pytest.raises(ClientError) as exc:
-        eks.update_addon(clusterName="addons", addonName="coredns", addonVersion="v1.13.1-eksbuild.1")  # 1.36 only
+        eks.update_addon(clusterName="addons", addonName="coredns", addonVersion="v1.14.3-eksbuild.23")  # 1.36 only
     assert code(exc) == "InvalidParameterException"
 
     eks.tag_resource(resourceArn=coredns["addonArn"], tags={"env": "test"})
