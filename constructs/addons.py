@@ -50,20 +50,23 @@ from model.karpenter import to_yaml
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
+VOLUME_CLUSTER_TAG = "Cluster"  # on every PVC volume (see addon_configuration); model.teardown lists kept ones by it
 ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [dict(CONTROLLER_TOLERATION)]}
 
 
 def addon_configuration(addon: str, cluster_name: str | None = None) -> dict | None:
     """The add-on's ``configuration_values`` (EKS validates them against the add-on's schema), or None.
 
-    The EBS CSI controller tags every volume it creates ``kubernetes.io/cluster/<name>=owned``
-    (``controller.extraVolumeTags``; the chart's ``k8sTagClusterId`` adds the same tag): its own
-    ``ebs.csi.aws.com/cluster=true`` does not tell clusters apart, and a destroy lists the volumes it
-    keeps by this tag (``constructs.teardown``). Volumes created before the tag was set lack it."""
+    The EBS CSI controller tags every volume it creates ``Cluster=<name>`` (``controller.extraVolumeTags``),
+    the identity tag every resource of the stack carries: its own ``ebs.csi.aws.com/cluster=true`` does not
+    tell clusters apart, and a destroy lists the volumes it keeps by both (``constructs.teardown``). Not
+    ``kubernetes.io/cluster/<name>``: the driver refuses extra tags in the ``kubernetes.io`` domain
+    (``Volume tag key prefix 'kubernetes.io' is reserved``, and its controller would not start). Volumes
+    created before the tag was set lack it."""
     if addon == "coredns":
         return dict(ON_CONTROLLER_NODES)
     if addon == "aws-ebs-csi-driver":
-        tags = {"extraVolumeTags": {f"kubernetes.io/cluster/{cluster_name}": "owned"}} if cluster_name else {}
+        tags = {"extraVolumeTags": {VOLUME_CLUSTER_TAG: cluster_name}} if cluster_name else {}
         return {"controller": {**ON_CONTROLLER_NODES, **tags}}
     return None
 

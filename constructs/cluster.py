@@ -182,7 +182,11 @@ class Cluster(Construct):
         # types, disk size, AMI type or subnets change (DESIGN fact 20); with a fixed name the old group
         # (CoreDNS, Karpenter, the EBS CSI controller) would go first and the whole cluster would lose
         # DNS and provisioning until the new one is up. Here the new group joins first, EKS drains the
-        # old one (respecting the PodDisruptionBudgets), then it goes. ``release_version`` is the AMI
+        # old one (evicting with the PodDisruptionBudgets, forcibly after EKS's drain timeout), then it goes.
+        # create_before_destroy also applies to what the group depends on (Terraform implies it): a
+        # forced replacement of the cluster, a subnet or a fixed-name role would now fail at its create
+        # ("already exists") instead of deleting the running one first; none of them is replaced by a
+        # change the config allows (the identity latch refuses those, constructs/network.py). ``release_version`` is the AMI
         # release of karpenter.ami_alias, so one bump rolls these nodes too (in place, rolling).
         self.node_group = EksNodeGroup(
             self, "controller-nodes",

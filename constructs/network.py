@@ -83,8 +83,9 @@ def identity_guards(latched: str, identity: dict) -> list[Precondition]:
             error_message=f"{where} cannot change after the first apply (from ${{{latched}.{key}}} to {value}): {why}."))
     subnets = json.dumps(json.dumps(identity["subnets"]))
     guards.append(Precondition(
-        condition=(f"${{alltrue([for az, cidrs in {latched}.subnets : "
-                   f"!contains(keys(jsondecode({subnets})), az) || jsondecode({subnets})[az] == cidrs])}}"),
+        # lookup, not `!contains(...) || x[az]`: Terraform before 1.12 evaluates both sides of ||, and a
+        # removed zone would fail with "Invalid index" instead of this message
+        condition=f"${{alltrue([for az, cidrs in {latched}.subnets : lookup(jsondecode({subnets}), az, cidrs) == cidrs])}}",
         error_message="network.az_count / network.availability_zones: this change moves the subnet CIDRs of zones "
                       "that stay (subnets are carved by position), which would replace those subnets and the NAT "
                       "gateways in them. Keep the zones as they are, or build a new environment."))

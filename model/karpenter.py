@@ -21,6 +21,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from model import aws, versions
 from model.base import Duration, Model, hint
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
+from model.tags import STACK_TAG_KEYS, Tags
 
 NODE_CLASS = "default"
 SEMVER_PATTERN = hint(r"^\d+\.\d+\.\d+$", "use a full release number such as 1.14.1 (no leading 'v')")
@@ -212,8 +213,7 @@ class KarpenterConfig(Model):
         "unannounced); its release must have AMIs for cluster.version.",
     )
     root_volume_size_gi: int = Field(100, ge=20, le=16384, description="Encrypted gp3 root volume of Karpenter's nodes, GiB.")
-    node_tags: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)],
-                    Annotated[str, StringConstraints(max_length=256)]] = Field(
+    node_tags: Tags = Field(
         default_factory=dict,
         description="Extra tags on the instances and volumes Karpenter launches (cost allocation), beside Environment, "
         "ManagedBy and Cluster. Changing them replaces every Karpenter node (EC2NodeClass drift); the top-level tags "
@@ -225,6 +225,15 @@ class KarpenterConfig(Model):
         default_factory=_default_pools,
         description="NodePools by name (at least one: without a pool Karpenter launches nothing); the default is "
         "stateful, stateless and gpu.")
+
+    @field_validator("node_tags")
+    @classmethod
+    def _not_identity(cls, v: dict[str, str]) -> dict[str, str]:
+        taken = [k for k in v if k in STACK_TAG_KEYS]
+        if taken:
+            raise ValueError(f"sets {', '.join(taken)}, which the stack sets on every resource itself; remove "
+                             f"{'it' if len(taken) == 1 else 'them'} (or use another key)")
+        return v
 
     @field_validator("nodepools")
     @classmethod

@@ -15,7 +15,7 @@ ATTEMPTS = 30  # checks 10 s apart: 5 minutes, for the controllers' deletes and 
 FIND = r"""
 aws_text() { aws --region "$REGION" --output text "$@" | tr -s '\t' '\n' | grep -v '^None$' | grep -v '^$'; }
 owned_elbs() {  # classic ELBs of the EKS cloud controller
-  names=$(aws_text elb describe-load-balancers --query 'LoadBalancerDescriptions[].LoadBalancerName')
+  names=$(aws_text elb describe-load-balancers --query "LoadBalancerDescriptions[?VPCId=='$VPC'].LoadBalancerName")
   [ -z "$names" ] && return 0
   printf '%s\n' $names | xargs -n 20 aws --region "$REGION" --output text elb describe-tags \
     --query "TagDescriptions[?Tags[?Key=='kubernetes.io/cluster/$CLUSTER' && Value=='owned']].LoadBalancerName" \
@@ -29,8 +29,9 @@ tagged_v2() {  # of the given ELBv2 ARNs, those the AWS Load Balancer Controller
     --resource-arns | tr -s '\t' '\n' | grep -v '^$'
   return 0
 }
-owned_elbv2() { tagged_v2 $(aws_text elbv2 describe-load-balancers --query 'LoadBalancers[].LoadBalancerArn'); }
-owned_target_groups() { tagged_v2 $(aws_text elbv2 describe-target-groups --query 'TargetGroups[].TargetGroupArn'); }
+# only in the cluster's VPC: a cluster of the same name in another VPC of the region keeps its own
+owned_elbv2() { tagged_v2 $(aws_text elbv2 describe-load-balancers --query "LoadBalancers[?VpcId=='$VPC'].LoadBalancerArn"); }
+owned_target_groups() { tagged_v2 $(aws_text elbv2 describe-target-groups --query "TargetGroups[?VpcId=='$VPC'].TargetGroupArn"); }
 owned_groups() {  # k8s-* security groups of either controller in the VPC
   for pair in "kubernetes.io/cluster/$CLUSTER owned" "elbv2.k8s.aws/cluster $CLUSTER"; do
     set -- $pair
@@ -142,7 +143,7 @@ for attempt in $(seq 1 "$ATTEMPTS"); do
   say "$(count $left) left, AWS is still releasing them; retrying in 10 s ($attempt/$ATTEMPTS)"
   sleep 10
 done
-volumes=$(aws_text ec2 describe-volumes --filters "Name=tag:kubernetes.io/cluster/$CLUSTER,Values=owned" --query 'Volumes[].VolumeId')
+volumes=$(aws_text ec2 describe-volumes --filters "Name=tag:ebs.csi.aws.com/cluster,Values=true" "Name=tag:Cluster,Values=$CLUSTER" --query 'Volumes[].VolumeId')
 if [ -n "$volumes" ]; then
   say "kept $(count $volumes) EBS volume(s) of $CLUSTER's PersistentVolumeClaims (their data):" $volumes
   say "delete each with: aws ec2 delete-volume --region $REGION --volume-id <id>"

@@ -222,9 +222,9 @@ DEFAULT_AMI_ALIAS = f"al2023@{AL2023_RELEASES[0][0]}"  # the newest release with
 # nodes (``karpenter.ami_alias``) and one bump rolls every node. Source: awslabs/amazon-eks-ami
 # CHANGELOG.md, the "Release version" column of each release (one value for every AL2023 AMI type).
 AMI_RELEASE_VERSIONS: dict[str, dict[str, str]] = {
-    "v20260714": {"1.32": "1.32.13-20260714", "1.33": "1.33.13-20260714", "1.34": "1.34.9-20260714",
+    "v20260714": {"1.30": "1.30.14-20260714", "1.31": "1.31.14-20260714", "1.32": "1.32.13-20260714", "1.33": "1.33.13-20260714", "1.34": "1.34.9-20260714",
                   "1.35": "1.35.6-20260714", "1.36": "1.36.2-20260714"},
-    "v20260625": {"1.32": "1.32.13-20260625", "1.33": "1.33.13-20260625", "1.34": "1.34.9-20260625",
+    "v20260625": {"1.30": "1.30.14-20260625", "1.31": "1.31.14-20260625", "1.32": "1.32.13-20260625", "1.33": "1.33.13-20260625", "1.34": "1.34.9-20260625",
                   "1.35": "1.35.6-20260625", "1.36": "1.36.2-20260625"},
 }
 
@@ -333,17 +333,17 @@ NVIDIA_DEVICE_PLUGIN_VERSION = "0.19.2"
 EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
 _VPC_CNI, _EBS_CSI = "v1.22.4-eksbuild.3", "v1.63.1-eksbuild.1"
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
-    "1.30": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.30.14-eksbuild.8", "coredns": "v1.11.4-eksbuild.24",
+    "1.30": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.30.14-eksbuild.28", "coredns": "v1.11.4-eksbuild.24",
              "aws-ebs-csi-driver": _EBS_CSI},
-    "1.31": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.31.13-eksbuild.2", "coredns": "v1.11.4-eksbuild.24",
+    "1.31": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.31.14-eksbuild.20", "coredns": "v1.11.4-eksbuild.24",
              "aws-ebs-csi-driver": _EBS_CSI},
     "1.32": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.32.13-eksbuild.16", "coredns": "v1.11.4-eksbuild.33",
              "aws-ebs-csi-driver": _EBS_CSI},
     "1.33": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.33.10-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
              "aws-ebs-csi-driver": _EBS_CSI},
-    "1.34": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.34.6-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
+    "1.34": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.34.6-eksbuild.13", "coredns": "v1.13.2-eksbuild.7",
              "aws-ebs-csi-driver": _EBS_CSI},
-    "1.35": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.35.3-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
+    "1.35": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.35.3-eksbuild.13", "coredns": "v1.14.2-eksbuild.4",
              "aws-ebs-csi-driver": _EBS_CSI},
     "1.36": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.36.0-eksbuild.14", "coredns": "v1.14.3-eksbuild.16",
              "aws-ebs-csi-driver": _EBS_CSI},

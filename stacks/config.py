@@ -23,6 +23,7 @@ from model.base import FORMAT_HINTS, Model, hint
 from model.cluster import ClusterConfig
 from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
+from model.tags import MAX_USER_TAGS, STACK_TAG_KEYS, Tags  # noqa: F401  (re-exported for the tests)
 
 __all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
            "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "load_environments",
@@ -57,56 +58,6 @@ BUCKET_PATTERN = hint(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
                       "use an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit")
 ORGANIZATION_PATTERN = hint(r"^[A-Za-z0-9_-]+$", "use the organization's name: letters, digits, '-' and '_'")
 WORKSPACE_PATTERN = hint(r"^[A-Za-z0-9_-]{1,90}$", "use up to 90 letters, digits, '-' and '_'")
-
-
-# ----------------------------------------------------------------------------- tags
-
-STACK_TAG_KEYS = ("Environment", "ManagedBy", "Cluster")
-"""The organisation tags the stack adds to every resource itself (stacks/platform.py)."""
-FUNCTIONAL_TAGS_PER_RESOURCE = 7
-"""The most tags one resource carries beside the organisation tags: an instance Karpenter launches
-(karpenter.sh/discovery from the EC2NodeClass; kubernetes.io/cluster/<name>, karpenter.sh/nodepool,
-eks:eks-cluster-name, karpenter.k8s.aws/ec2nodeclass from Karpenter 1.14's ``utils.GetTags``; Name
-and karpenter.sh/nodeclaim from its node tagging). A private subnet carries 4."""
-MAX_USER_TAGS = 50 - len(STACK_TAG_KEYS) - FUNCTIONAL_TAGS_PER_RESOURCE
-"""AWS allows 50 user tags per resource; default_tags count against every resource's 50."""
-TAG_PUNCTUATION = " _.:/=+-@"
-# EC2NodeClass spec.tags (Karpenter 1.14.1 CRD, x-kubernetes-validations) refuses these keys; the
-# stack's tags reach it (constructs/karpenter.py), so such a tag would roll back the NodePools release.
-KARPENTER_RESERVED_TAGS = ("eks:eks-cluster-name", "karpenter.sh/nodepool", "karpenter.sh/nodeclaim",
-                           "karpenter.k8s.aws/ec2nodeclass")
-
-
-def _tag_text_problem(text: str) -> str | None:
-    bad = sorted({ch for ch in text if not (ch.isalnum() or ch in TAG_PUNCTUATION)})
-    if bad:
-        return (f"has {' '.join(repr(ch) for ch in bad)}: IAM and EKS tags allow only letters, digits, spaces and "
-                f"_ . : / = + - @; remove or replace them")
-    return None
-
-
-def _check_tags(tags: dict[str, str]) -> dict[str, str]:
-    """AWS's tag rules (EC2, IAM, EKS "Tagging best practices" / TagResource): at most 50 per
-    resource, keys 1-128 and values 0-256 characters (the field's type), no ``aws:`` prefix, IAM's
-    character set (default_tags reach the IAM roles); and the keys Karpenter's EC2NodeClass refuses."""
-    extra = [k for k in tags if k not in STACK_TAG_KEYS]
-    if len(extra) > MAX_USER_TAGS:
-        raise ValueError(f"has {len(extra)} tags; use at most {MAX_USER_TAGS}: AWS allows 50 per resource and the "
-                         f"stack and Karpenter add up to {len(STACK_TAG_KEYS) + FUNCTIONAL_TAGS_PER_RESOURCE} (on a node)")
-    for key, value in tags.items():
-        if key.lower().startswith("aws:"):
-            raise ValueError(f"key {key!r}: the aws: prefix is reserved for AWS; rename the tag")
-        if key in KARPENTER_RESERVED_TAGS or key.startswith("kubernetes.io/cluster"):
-            raise ValueError(f"key {key!r} is reserved by Karpenter and EKS (its EC2NodeClass refuses it); rename the tag")
-        for what, text in (("key", key), ("value", value)):
-            problem = _tag_text_problem(text)
-            if problem:
-                raise ValueError(f"{what} {text!r} {problem}")
-    return tags
-
-
-Tags = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=128)],
-                      Annotated[str, StringConstraints(max_length=256)]], AfterValidator(_check_tags)]
 
 
 # ----------------------------------------------------------------------------- backend / providers

@@ -62,11 +62,12 @@ def test_coredns_and_the_ebs_csi_controller_run_on_the_controller_nodes(env_json
 
 def test_ebs_csi_volumes_are_tagged_for_their_cluster(env_json):
     """``ebs.csi.aws.com/cluster=true`` is the same on every cluster: the controller adds
-    ``kubernetes.io/cluster/<name>=owned`` (the tag the chart's k8sTagClusterId sets), by which a
-    destroy lists the PVC volumes it keeps (constructs/teardown.py)."""
+    ``Cluster=<name>``, by which a destroy lists the PVC volumes it keeps (constructs/teardown.py); never a
+    ``kubernetes.io`` key, which the driver refuses (its controller would not start)."""
     name = one(env_json, "aws_eks_cluster")["name"]
     controller = json.loads(_addons(env_json)["aws-ebs-csi-driver"]["configuration_values"])["controller"]
-    assert controller["extraVolumeTags"] == {f"kubernetes.io/cluster/{name}": "owned"}
+    assert controller["extraVolumeTags"] == {"Cluster": name}
+    assert not any(k.startswith(("kubernetes.io", "aws:")) or k == "CSIVolumeName" for k in controller["extraVolumeTags"])
     assert set(controller) == {"nodeSelector", "tolerations", "extraVolumeTags"}  # keys of the add-on's schema
 
 

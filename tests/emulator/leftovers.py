@@ -15,7 +15,7 @@ Tags and names, as their controllers set them:
   with a rule on the cluster security group, all tagged ``elbv2.k8s.aws/cluster=<name>``,
   ``service.k8s.aws/stack=<ns>/<svc>``, ``service.k8s.aws/resource=...``;
 - EBS CSI driver (a PVC): an unattached gp3 volume tagged ``ebs.csi.aws.com/cluster=true``,
-  ``CSIVolumeName``, ``kubernetes.io/created-for/pvc/*`` and ``kubernetes.io/cluster/<name>=owned``
+  ``CSIVolumeName``, ``kubernetes.io/created-for/pvc/*`` and ``Cluster=<name>``
   (the add-on's ``extraVolumeTags``, constructs/addons.py);
 - VPC CNI: an ``available`` interface in a private subnet with the cluster security group, tagged
   ``cluster.k8s.amazonaws.com/name=<name>`` and ``node.k8s.amazonaws.com/instance_id``.
@@ -115,7 +115,7 @@ def create_leftovers(emu: Emulator, cluster: str) -> Leftovers:
            "kubernetes.io/created-for/pvc/name": "data-db-0", "kubernetes.io/created-for/pvc/namespace": "default"}
     zone = subnets[0]["AvailabilityZone"]
     volume = ec2.create_volume(AvailabilityZone=zone, Size=10, VolumeType="gp3", Encrypted=True, TagSpecifications=[
-        {"ResourceType": "volume", "Tags": _tags({**csi, f"kubernetes.io/cluster/{cluster}": "owned"})}])["VolumeId"]
+        {"ResourceType": "volume", "Tags": _tags({**csi, "Cluster": cluster})}])["VolumeId"]
     out.add(out.kept, "volumes", volume)
 
     # ---- VPC CNI: a leaked interface (status available) with the nodes' security group
@@ -142,8 +142,7 @@ def create_leftovers(emu: Emulator, cluster: str) -> Leftovers:
                                          )["TargetGroups"][0]["TargetGroupArn"]
     out.add(out.lookalikes, "target_groups", other_tg)
     other_volume = ec2.create_volume(AvailabilityZone=zone, Size=10, TagSpecifications=[
-        {"ResourceType": "volume", "Tags": _tags({"ebs.csi.aws.com/cluster": "true",
-                                                   f"kubernetes.io/cluster/{OTHER}": "owned"})}])["VolumeId"]
+        {"ResourceType": "volume", "Tags": _tags({"ebs.csi.aws.com/cluster": "true", "Cluster": OTHER})}])["VolumeId"]
     out.add(out.lookalikes, "volumes", other_volume)
     other_eni = ec2.create_network_interface(SubnetId=default_subnet["SubnetId"], TagSpecifications=[
         {"ResourceType": "network-interface", "Tags": _tags({"cluster.k8s.amazonaws.com/name": OTHER})}],

@@ -383,9 +383,9 @@ def cluster_updates() -> None:
 #: The Kubernetes minors the emulator supports, each with its newest patch release (which names
 #: the EKS AMI release versions ``<minor>.<patch>-<AMI_RELEASE_DATE>``). EKS's default for a
 #: cluster created without ``version`` is the newest.
-KUBERNETES_PATCHES: dict[str, int] = {"1.30": 14, "1.31": 13, "1.32": 13, "1.33": 13, "1.34": 9, "1.35": 6, "1.36": 2}
+KUBERNETES_PATCHES: dict[str, int] = {"1.30": 14, "1.31": 14, "1.32": 13, "1.33": 13, "1.34": 9, "1.35": 6, "1.36": 2}
 #: kube-proxy versions EKS lists for these minors (the EKS user guide's table; model/versions.py pins them)
-PINNED_KUBE_PROXY: dict[str, str] = {"1.30": "v1.30.14-eksbuild.8", "1.31": "v1.31.13-eksbuild.2", "1.32": "v1.32.13-eksbuild.16", "1.33": "v1.33.10-eksbuild.13",
+PINNED_KUBE_PROXY: dict[str, str] = {"1.30": "v1.30.14-eksbuild.28", "1.31": "v1.31.14-eksbuild.20", "1.32": "v1.32.13-eksbuild.16", "1.33": "v1.33.10-eksbuild.13",
                                      "1.34": "v1.34.6-eksbuild.13", "1.35": "v1.35.3-eksbuild.13",
                                      "1.36": "v1.36.0-eksbuild.14"}
 DEFAULT_KUBERNETES_VERSION = max(KUBERNETES_PATCHES, key=lambda v: int(v.split(".")[1]))
@@ -612,6 +612,7 @@ ADDON_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     "vpc-cni": [("v1.23.1-eksbuild.1", "1.33", "1.36"), ("v1.22.4-eksbuild.3", "1.30", "1.36"),
                 ("v1.20.1-eksbuild.3", "1.30", "1.35")],
     "coredns": [("v1.14.3-eksbuild.23", "1.36", "1.36"), ("v1.14.3-eksbuild.16", "1.35", "1.36"),
+                ("v1.14.2-eksbuild.4", "1.35", "1.35"), ("v1.13.2-eksbuild.7", "1.33", "1.35"),
                 ("v1.13.2-eksbuild.4", "1.33", "1.36"), ("v1.11.4-eksbuild.33", "1.30", "1.34"),
                 ("v1.11.4-eksbuild.24", "1.30", "1.32")],
     "aws-ebs-csi-driver": [("v1.66.0-eksbuild.1", "1.31", "1.36"), ("v1.63.1-eksbuild.1", "1.30", "1.36"),
