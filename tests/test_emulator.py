@@ -335,7 +335,8 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
         if impact is None:
             broken.append(f"{where}: the plan failed:\n{output[-3000:]}")
             continue
-        broken += [f"{where}, exec: {v}" for v in ci.violations(case, impact, mode="exec")]
+        broken += [f"{where}, exec: {v}" for v in ci.violations(
+            case, impact, mode="exec", exec_only=exec_only if case.drops_exec_only else frozenset())]
         if f"{case.name}.token" in results:
             toutput, timpact = results[f"{case.name}.token"]
             if timpact is None:
@@ -619,11 +620,19 @@ def shifted(version: str, minors: int) -> str:
 
 def without_version(doc: dict) -> dict:
     """``doc`` with its cluster version written as ``<V>`` (and that version's minor number as
-    ``<M>``) wherever a string names it: the version literal and the checks built from it."""
+    ``<M>``) wherever a string names it: the version literal and the checks built from it; and what
+    moves with the version by design: the add-on versions pinned for it and the node group's AMI
+    release version (``<pinned>``)."""
+    from model.versions import ADDON_VERSIONS, AMI_RELEASE_VERSIONS
+
     version = cluster_version(doc)
     minor = re.compile(rf"\b{re.escape(version.split('.')[1])}\b")
+    pinned = {*ADDON_VERSIONS.get(version, {}).values(),
+              *(r[version] for r in AMI_RELEASE_VERSIONS.values() if version in r)}
 
     def walk(value):
+        if isinstance(value, str) and value in pinned:
+            return "<pinned>"
         if isinstance(value, str) and version in value:
             return minor.sub("<M>", value.replace(version, "<V>"))
         if isinstance(value, dict):

@@ -277,6 +277,30 @@ def test_ec2_node_class(env_json):
     assert bdm["ebs"]["encrypted"] is True and bdm["ebs"]["volumeType"] == "gp3"
 
 
+def test_organisation_tags_never_reach_karpenters_nodes(synth):
+    """spec.tags is in Karpenter's EC2NodeClass drift hash: a tag there that the organisation edits would
+    replace every node. The nodes carry the identity tags and karpenter.node_tags only (issue 15); dev's
+    own ``Owner`` tag goes to every Terraform-managed resource through default_tags, not to the nodes."""
+    doc = synth["dev"]
+    (provider,) = doc["provider"]["aws"]
+    organisation = provider["default_tags"][0]["tags"]
+    assert organisation.get("Owner") == "platform-team"
+    tags = _manifests(doc)["EC2NodeClass/default"]["spec"]["tags"]
+    name = one(doc, "aws_eks_cluster")["name"]
+    assert tags == {"karpenter.sh/discovery": name, "Environment": "dev", "ManagedBy": "cdktf", "Cluster": name}
+
+
+def test_pods_that_select_no_pool_land_on_demand(env_json):
+    """Explicit weights: the highest is the on-demand stateful pool, so a pod without a selector (a
+    database by accident) never lands on spot; gpu is tainted and lowest."""
+    pools = {k.split("/")[1]: m["spec"] for k, m in _manifests(env_json).items() if k.startswith("NodePool/")}
+    weights = {name: spec["weight"] for name, spec in pools.items()}
+    assert weights == {"stateful": 100, "stateless": 50, "gpu": 10}
+    top = max(weights, key=weights.get)
+    assert _requirements({"spec": pools[top]})["karpenter.sh/capacity-type"] == ("In", ["on-demand"])
+    assert not pools[top]["template"]["spec"].get("taints")
+
+
 def _requirements(pool) -> dict[str, tuple[str, list[str]]]:
     return {r["key"]: (r["operator"], r["values"]) for r in pool["spec"]["template"]["spec"]["requirements"]}
 

@@ -57,6 +57,7 @@ class Case:
     deletes: tuple[str, ...] = ()
     refused: str | None = None
     token: bool = False  # also planned in token mode (where the cluster or its node group changes)
+    drops_exec_only: bool = False  # deletes the destroy-time waits that need the aws CLI (token mode has none)
 
     @property
     def name(self) -> str:
@@ -123,8 +124,7 @@ CASES: tuple[Case, ...] = (
     Case(f"{POOL[10:]}.termination_grace_period", "1h -> 2h", {f"{POOL}.termination_grace_period": "2h"}),
     Case(f"{POOL[10:]}.disruption_budget_nodes", "10% -> 20%", {f"{POOL}.disruption_budget_nodes": "20%"}),
     Case(f"{POOL[10:]}.weight", "50 -> 60", {f"{POOL}.weight": 60}),
-    Case("kubernetes_auth.mode", "exec -> token", {"kubernetes_auth.mode": "token"},
-         deletes=("terraform_data.karpenter_node-cleanup-wait",)),
+    Case("kubernetes_auth.mode", "exec -> token", {"kubernetes_auth.mode": "token"}, drops_exec_only=True),
 )
 
 
