@@ -6,7 +6,7 @@ private subnet (nodes), an internet gateway, NAT gateways with EIPs (one per AZ,
 locked-down default security group (no rules: nothing may use it by accident).
 
 Takes ``config`` (NetworkConfig), the cluster ``name`` and the ``aws`` context (account, region). Exposes ``vpc_id``,
-``private_subnet_ids``, ``public_subnet_ids`` (in AZ order), ``zones`` and ``egress``: the internet
+``private_subnet_ids``, ``public_subnet_ids`` (in AZ order), ``zones``, ``nat_eip_names`` and ``egress``: the internet
 gateway, NAT gateways, routes and route-table associations that give the private subnets their way
 out. Whatever must still reach AWS APIs while it is being destroyed (Karpenter's releases, whose
 finalizers terminate instances and delete instance profiles) depends on ``egress``, so a destroy
@@ -70,6 +70,7 @@ class Network(Construct):
         self.public_subnets: dict[str, Subnet] = {}
         self.private_subnets: dict[str, Subnet] = {}
         nat_by_az: dict[str, NatGateway] = {}
+        self.nat_eip_names: list[str] = []  # the Name tags of this stack's NAT EIPs (constructs/preflight.py)
         nat_zones = self.zones[:1] if config.single_nat_gateway else self.zones
 
         for az in self.zones:
@@ -91,7 +92,8 @@ class Network(Construct):
             self.private_subnets[az] = private
 
             if az in nat_zones:
-                eip = Eip(self, f"nat-eip-{az}", domain="vpc", tags={"Name": f"{name}-nat-{az}"},
+                self.nat_eip_names.append(f"{name}-nat-{az}")
+                eip = Eip(self, f"nat-eip-{az}", domain="vpc", tags={"Name": self.nat_eip_names[-1]},
                           depends_on=[igw])
                 nat_by_az[az] = NatGateway(self, f"nat-{az}", allocation_id=eip.id, subnet_id=public.id,
                                            tags={"Name": f"{name}-{az}"}, depends_on=[igw])
