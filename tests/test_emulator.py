@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.inventory import counts, expected_counts, inventory, nonempty, retained
-from tests.emulator.server import ACCESS_KEY, REGION, SECRET_KEY, Emulator
+from tests.emulator.server import ACCESS_KEY, REGION, SECRET_KEY, Emulator, bootstrapped
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
 from tests.progress import progress
@@ -86,10 +86,12 @@ def stack(emulator_synth) -> dict:
 
 @pytest.fixture
 def fresh(emulator: Emulator) -> Emulator:  # noqa: F811
-    """The emulator, reset: the rung starts from an empty account (and proves it)."""
+    """The emulator, reset: the rung starts from an empty account (and proves it) that has been
+    bootstrapped (the state-bootstrap stack's Spot service-linked role, which the preflight wants)."""
     emulator.reset()
     leftovers = nonempty(inventory(emulator))
     assert not leftovers, f"emulator not empty after reset: {leftovers}"
+    bootstrapped(emulator)
     return emulator
 
 

@@ -3,7 +3,8 @@
 ``VARIANTS``: the shipped environments plus variants that exercise the other branches (backends,
 NAT modes, auth modes, versions, the emulator switch), synthesized in one App by the session's synth
 worker for every test session. ``EMULATOR``: the stack the end-to-end rung applies to the AWS
-emulator (tests/environments/emulator.yaml), synthesized only when that rung runs."""
+emulator (tests/environments/emulator.yaml), synthesized only when that rung runs, with
+``EMULATOR_PREFLIGHT`` beside it."""
 
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ def _variants() -> dict[str, StackConfig]:
 
 VARIANTS = ("dev", "prod", "t-cloud", "t-alt")
 EMULATOR = "emulator"
+# the emulator stack with two defects only the account can reveal (tests/test_preflight.py): a zone
+# whose id (in the emulator's mapping, as in an AWS account's) holds no EKS control plane, and
+# controller nodes above the default On-Demand Standard vCPU quota (5)
+EMULATOR_PREFLIGHT = "emulator-preflight"
 
 
 def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]:
@@ -76,6 +81,10 @@ def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]
             configs[name] = load_config(shipped[name])
         elif name == EMULATOR:
             configs[name] = load_config(EMULATOR_ENV / "emulator.yaml")
+        elif name == EMULATOR_PREFLIGHT:
+            configs[name] = _override(load_config(EMULATOR_ENV / "emulator.yaml"),
+                                      network={"availability_zones": ["us-east-1a", "us-east-1b", "us-east-1e"]},
+                                      cluster={"node_instance_type": "m6i.4xlarge"})
         else:
             variants = variants or _variants()
             configs[name] = variants[name]
