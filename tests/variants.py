@@ -54,12 +54,12 @@ def _variants() -> dict[str, StackConfig]:
         "t-cloud": load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
         # every other non-default branch of dev at once (one stack, not one per branch: each stack
         # costs the session ~0.25 s): two explicit AZs with a NAT per AZ, the local backend, the
-        # emulator switch, and the newer Kubernetes/Karpenter pair
+        # emulator switch, the preflight without quota reads, and the newer Kubernetes/Karpenter pair
         # the longest cluster name the config accepts (tests/test_limits.py checks AWS's name and
         # policy size limits at it)
         "t-alt": _override(dev, name=longest_name(dev),
                            network={"availability_zones": ["us-west-2a", "us-west-2b"], "single_nat_gateway": False},
-                           backend={"type": "local"}, emulator={"enabled": True},
+                           backend={"type": "local"}, emulator={"enabled": True}, preflight={"quotas": False},
                            cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),
     }
 
