@@ -103,3 +103,38 @@ def test_state_bootstrap_applies_to_the_emulator_and_keeps_state_outside_cdktf_o
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
     assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]["TargetBucket"] == f"{bucket}-logs"
+    # a fresh account gets the Spot service-linked role (the re-plan above was clean with it)
+    assert [r["RoleName"] for r in emulator.client("iam").list_roles(
+        PathPrefix="/aws-service-role/spot.amazonaws.com/")["Roles"]] == ["AWSServiceRoleForspot"]  # moto's name
+
+
+@pytest.mark.emulator
+def test_state_bootstrap_adopts_the_spot_role_that_exists_and_never_destroys_it(emulator, tmp_path):
+    """An account that has the Spot service-linked role already (any earlier spot request makes it)
+    has it imported instead of a failed create, re-plans clean, and a destroy of it is refused.
+    (The apply above creates it in a fresh account.) Only the role is targeted: cheap."""
+    from cdktf import App
+
+    from stacks.config import EmulatorConfig
+    from stacks.state_bucket import STACK_NAME, StateBucketStack
+
+    app = App(outdir=str(tmp_path / "synth"))
+    StateBucketStack(app, STACK_NAME, buckets={"platform-emu-state": "us-east-1"}, emulator=EmulatorConfig(enabled=True))
+    app.synth()
+    doc = json.loads((tmp_path / "synth" / "stacks" / STACK_NAME / "cdk.tf.json").read_text())
+    target = ("-target", f"aws_iam_service_linked_role.{next(iter(doc['resource']['aws_iam_service_linked_role']))}")
+    emulator.reset()
+    iam = emulator.client("iam")
+    before = iam.create_service_linked_role(AWSServiceName="spot.amazonaws.com")["Role"]
+    tf = Terraform(tmp_path / "project" / "cdktf.out" / "stacks" / STACK_NAME, env=emulator.terraform_env())
+    tf.write(doc)
+    tf.run("init", "-no-color", "-input=false", label="state-bootstrap: init")
+    applied = tf.run("apply", "-auto-approve", "-no-color", "-input=false", *target, label="state-bootstrap: adopt")
+    assert "1 imported, 0 added" in applied.stdout, applied.stdout[-2000:]
+    (role,) = iam.list_roles(PathPrefix="/aws-service-role/spot.amazonaws.com/")["Roles"]
+    assert role["RoleId"] == before["RoleId"], "the existing role was replaced, not adopted"
+    assert tf.run("plan", "-detailed-exitcode", "-no-color", "-input=false", *target, check=False,
+                  label="state-bootstrap: re-plan").returncode == 0
+    refused = tf.run("plan", "-destroy", "-no-color", "-input=false", *target, check=False,
+                     label="state-bootstrap: plan -destroy of the role")
+    assert refused.returncode == 1 and "prevent_destroy" in " ".join(refused.stderr.split()), refused.stderr[-2000:]
