@@ -152,9 +152,10 @@ class Preflight(Construct):
                     f"nodepool_{pool_name}_{need.capacity_type}_{need.code}", f"{quota.fqn}.value >= {need.vcpus}",
                     f"karpenter.nodepools.{pool_name}: the account's \"{need.vcpu_class.quota_name(need.capacity_type)}\" "
                     f"quota in {region} is ${{{quota.fqn}.value}} vCPUs ({need.code}), below the {need.vcpus} vCPUs of "
-                    f"its smallest allowed {need.what} instance, so Karpenter launches no {need.capacity_type} node of that kind for this "
-                    "pool; " + QUOTA_FIX.format(code=need.code, region=region, value="N")
-                    + " (set preflight.pool_vcpu_warnings: false to silence this).")
+                    f"its smallest allowed {need.what} instance, so Karpenter launches no {need.capacity_type} node of "
+                    "that kind for this pool; "
+                    + QUOTA_FIX.format(code=need.code, region=region, value=max(pool.cpu_limit, need.vcpus))
+                    + f" (the pool's cpu_limit), or set preflight.pool_vcpu_warnings: false to silence this.")
 
     def _quota(self, code: str, lifecycle: TerraformResourceLifecycle | None = None) -> DataAwsServicequotasServiceQuota:
         """The EC2 quota ``code`` in this region, read once."""

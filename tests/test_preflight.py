@@ -122,6 +122,7 @@ def test_a_bootstrapped_account_plans_with_only_the_gpu_quota_warning(workdirs, 
     assert run.warnings == ["nodepool_gpu_on-demand_L-DB2E81BA"], run.warnings
     assert GPU_WARNING in run
     assert "below the 4 vCPUs of its smallest allowed g5/g6 instance" in run
+    assert "--quota-code L-DB2E81BA --region us-east-1 --desired-value 64` (the pool's cpu_limit)" in run
 
 
 def test_a_raised_g_quota_silences_the_gpu_warning(workdirs, account):
