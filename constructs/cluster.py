@@ -34,7 +34,7 @@ key ARN. Exposes ``cluster`` and its ``name``/``version``/``endpoint``/``arn``/`
 ``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``
 (the admins' entries and policy associations: in-cluster resources keep them until they are gone,
 or a destroy run by an admin loses its access half-way), ``discovery_tag``,
-``security_group_id``, ``kubeconfig`` (exec-based, holds no secret) and ``imports`` (the log group's
+``security_group_id``, ``exists_expression`` (HCL: whether the cluster runs already, known at plan), ``kubeconfig`` (exec-based, holds no secret) and ``imports`` (the log group's
 import block, which the stack writes: Terraform keeps import blocks at the top level).
 """
 
@@ -94,6 +94,8 @@ class Cluster(Construct):
         # minor version per update and never down, so refuse anything else at plan, with the numbers.
         clusters = DataAwsEksClusters(self, "existing-clusters")
         exists = Fn.contains(clusters.names, name)
+        # HCL: whether the cluster runs already, known at plan (constructs/preflight.py's conditions)
+        self.exists_expression = f'contains({clusters.fqn}.names, "{name}")'
         running = DataAwsEksCluster(self, "running", name=name, count=Token.as_number(Fn.conditional(exists, 1, 0)))
         # no running cluster: compare the target with itself (HCL's || does not guard evaluation errors)
         running_version = (f"coalesce(one(data.aws_eks_cluster.{running.friendly_unique_id}[*].version), "

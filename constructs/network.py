@@ -7,7 +7,7 @@ locked-down default security group (no rules: nothing may use it by accident).
 
 Takes ``config`` (NetworkConfig), the cluster ``name`` and the ``aws`` context (account, region). Exposes ``vpc_id``,
 ``private_subnet_ids``, ``public_subnet_ids`` (in AZ order), ``zones``, ``vpc``, ``public_subnets`` /
-``private_subnets`` and ``internet_gateway`` (by AZ / the resources), and ``egress``: the internet
+``private_subnets`` and ``internet_gateway`` (by AZ / the resources), ``nat_eip_names``, and ``egress``: the internet
 gateway, NAT gateways, routes and route-table associations that give the private subnets their way
 out. Whatever must still reach AWS APIs while it is being destroyed (Karpenter's releases, whose
 finalizers terminate instances and delete instance profiles) depends on ``egress``, so a destroy
@@ -28,17 +28,16 @@ naming the key, any change of them (on the first apply the latch is unknown and 
 design needs one, and a node that lands there by mistake should not be exposed. Private subnets
 carry ``karpenter.sh/discovery`` so the EC2NodeClass selector finds them; both kinds carry
 ``kubernetes.io/cluster/<name>=shared`` and their ELB role tag. Zone names are checked at plan
-against the region's own list (``data.aws_availability_zones``, read before anything is created):
-synth cannot know which zones an account's region has.
+against the account's own list by the preflight (``constructs/preflight.py``, before anything is
+created): synth cannot know which zones an account's region has.
 """
 
 from __future__ import annotations
 
 import json
 
-from cdktf import DataResource, Postcondition, Precondition, TerraformResourceLifecycle
+from cdktf import DataResource, Precondition, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_availability_zones import DataAwsAvailabilityZones
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -102,15 +101,6 @@ class Network(Construct):
         self.zones: tuple[str, ...] = config.zones(region)
         plan = config.subnet_plan(region)
         cluster_tag = {f"kubernetes.io/cluster/{name}": "shared"}
-        zones = json.dumps(list(self.zones))
-        missing = f"setsubtract({zones}, self.names)"
-        field = "network.availability_zones" if config.availability_zones else "network.az_count"
-        self.region_zones = DataAwsAvailabilityZones(self, "region-zones", lifecycle=TerraformResourceLifecycle(
-            postcondition=[Postcondition(
-                condition=f"${{length({missing}) == 0}}",
-                error_message=f"{field}: region {region} has no zone ${{join(\", \", {missing})}} (its zones: "
-                              f"${{join(\", \", self.names)}}); list zones of the region in network.availability_zones",
-            )]))
 
         identity = {"name": name, "region": region, "vpc_cidr": config.vpc_cidr,
                     "private_subnet_newbits": config.private_subnet_newbits,
@@ -136,6 +126,7 @@ class Network(Construct):
         self.public_subnets: dict[str, Subnet] = {}
         self.private_subnets: dict[str, Subnet] = {}
         nat_by_az: dict[str, NatGateway] = {}
+        self.nat_eip_names: list[str] = []  # the Name tags of this stack's NAT EIPs (constructs/preflight.py)
         nat_zones = self.zones[:1] if config.single_nat_gateway else self.zones
 
         for az in self.zones:
@@ -157,7 +148,8 @@ class Network(Construct):
             self.private_subnets[az] = private
 
             if az in nat_zones:
-                eip = Eip(self, f"nat-eip-{az}", domain="vpc", tags={"Name": f"{name}-nat-{az}"},
+                self.nat_eip_names.append(f"{name}-nat-{az}")
+                eip = Eip(self, f"nat-eip-{az}", domain="vpc", tags={"Name": self.nat_eip_names[-1]},
                           depends_on=[igw])
                 nat_by_az[az] = NatGateway(self, f"nat-{az}", allocation_id=eip.id, subnet_id=public.id,
                                            tags={"Name": f"{name}-{az}"}, depends_on=[igw])

@@ -24,6 +24,7 @@ from model.cluster import ClusterConfig
 from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
 from model.tags import MAX_USER_TAGS, STACK_TAG_KEYS, Tags  # noqa: F401  (re-exported for the tests)
+from model.preflight import PreflightConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
            "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "load_environments",
@@ -174,6 +175,7 @@ class StackConfig(Model):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
     kubernetes_auth: KubernetesAuthConfig = Field(default_factory=KubernetesAuthConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
 
     @model_validator(mode="after")

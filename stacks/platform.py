@@ -30,6 +30,7 @@ from constructs.karpenter import Karpenter
 from constructs.network import Network
 from constructs.policy import AwsContext, policy_document
 from constructs.teardown import Teardown
+from constructs.preflight import Preflight
 from model import names
 from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
@@ -65,6 +66,11 @@ class PlatformStack(TerraformStack):
                                network=self.network, iam=self.iam, kms_key_arn=self.key.arn,
                                release_version=config.node_release_version)
         self.add_override("import", self.cluster.imports)
+        self.preflight = Preflight(self, "preflight", config=config.preflight, name=config.name, region=config.region,
+                                   network=self.network, cluster=self.cluster, cluster_config=config.cluster,
+                                   karpenter_config=config.karpenter)
+        if self.preflight.checks:
+            self.add_override("check", self.preflight.checks)
         self._kubernetes_providers(config)
         self.addons = Addons(self, "addons", name=config.name, network=self.network, cluster=self.cluster,
                              iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus,

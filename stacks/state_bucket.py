@@ -6,6 +6,13 @@ bucket the environment files name, hardened: versioning (state history, recovery
 SSE with KMS, all public access blocked, bucket-owner-enforced ownership (no ACLs) and a policy
 denying any request without TLS. ``cdktf deploy state-bootstrap`` once per account, then
 ``cdktf deploy dev``.
+
+It also holds what is account-wide rather than per environment: the **Spot service-linked role**
+``AWSServiceRoleForEC2Spot`` (a fresh account has none, and Karpenter's spot launches fail without
+it, DESIGN fact 24). An ``import`` block adopts the role where it exists already (any earlier spot
+request, console or CLI creates it), so the apply never fails "has been taken"; ``prevent_destroy``
+keeps a destroy from deleting a role other stacks and teams use. No environment's destroy can touch
+it: the environments only read it (constructs/preflight.py).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap
 from cdktf import LocalBackend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_iam_roles import DataAwsIamRoles
+from cdktf_cdktf_provider_aws.iam_service_linked_role import IamServiceLinkedRole
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
@@ -42,6 +51,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs.policy import policy_document
+from model.preflight import SPOT_ROLE_PATH, SPOT_SERVICE
 from stacks.config import BOOTSTRAP_STACK, EmulatorConfig, log_bucket_name
 
 STACK_NAME = BOOTSTRAP_STACK
@@ -91,6 +101,23 @@ class StateBucketStack(TerraformStack):
             S3BucketLoggingA(self, f"logging-{name}", bucket=bucket.id, provider=provider,
                              target_bucket=logs.id, target_prefix="s3-access/", depends_on=[logs_policy])
             TerraformOutput(self, f"bucket_{name.replace('.', '_').replace('-', '_')}", value=bucket.arn)
+        self._spot_service_linked_role(providers[min(providers)])
+
+    def _spot_service_linked_role(self, provider: AwsProvider) -> None:
+        """``AWSServiceRoleForEC2Spot``, adopted where it exists, never destroyed (IAM is global: one
+        provider is enough). The lookup depends on literals only, so the import's for_each is known at
+        plan; once the role is in state the import is a no-op."""
+        existing = DataAwsIamRoles(self, "existing-spot-role", path_prefix=SPOT_ROLE_PATH, provider=provider)
+        role = IamServiceLinkedRole(self, "spot-service-linked-role", aws_service_name=SPOT_SERVICE,
+                                    provider=provider,
+                                    # AWS sets the description of an adopted role: never rewrite it
+                                    lifecycle={"prevent_destroy": True, "ignore_changes": ["description"]})
+        self.add_override("import", [{
+            "for_each": f"${{toset({existing.fqn}.arns)}}",
+            "to": f"{role.terraform_resource_type}.{role.friendly_unique_id}",
+            "id": "${each.value}",
+            "provider": f"aws.{provider.alias}",
+        }])
 
     def _private_bucket(self, id_: str, bucket_name: str, provider: AwsProvider, *, sse_algorithm: str, lifecycle: Rule,
                         prevent_destroy: bool = False,

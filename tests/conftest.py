@@ -29,7 +29,7 @@ import main  # noqa: E402,F401
 from tests import progress  # noqa: E402
 from tests.processes import stop_group  # noqa: E402
 from tests.synth_worker import READY  # noqa: E402
-from tests.variants import EMULATOR  # noqa: E402
+from tests.variants import EMULATOR, EMULATOR_PREFLIGHT  # noqa: E402
 
 pytest_plugins = ["tests.emulator.server"]  # the `emulator` session fixture, for every module
 
@@ -148,8 +148,9 @@ def synth(pytestconfig: pytest.Config) -> Synth:
 
 @pytest.fixture(scope="session")
 def emulator_synth() -> Iterator[Synth]:
-    """The ``emulator`` stack (tests/environments/emulator.yaml), for the end-to-end rung only."""
-    worker = SynthWorker((EMULATOR,))
+    """The ``emulator`` stack (tests/environments/emulator.yaml) and its preflight variant, for the
+    end-to-end rungs only."""
+    worker = SynthWorker((EMULATOR, EMULATOR_PREFLIGHT))
     yield _ready(worker)
     worker.remove()
 

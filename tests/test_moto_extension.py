@@ -4,9 +4,9 @@ changes under it.
 Two servers on 127.0.0.1: the patched one must behave like EKS where the stack needs it (cluster
 accessConfig, cluster security group in EC2, per-cluster OIDC issuer, access entries and policies,
 node groups without invented remote access, updates, Kubernetes versions and upgrades, upgrade
-policy, add-ons, KMS keys of log groups, EC2's refusals to delete what is still in use), and a stock
-one must still show every gap the patches fill: when an upgrade fixes one upstream, its assertion
-here fails and the patch can go.
+policy, add-ons, KMS keys of log groups, EC2's refusals to delete what is still in use, EC2 Service
+Quotas), and a stock one must still show every gap the patches fill: when an upgrade fixes one upstream,
+its assertion here fails and the patch can go.
 """
 
 from __future__ import annotations
@@ -670,3 +670,49 @@ def test_stock_moto_still_deletes_what_aws_refuses(stock):
     one upstream, this fails and that part of ``ec2_delete_dependencies`` can go)."""
     results = {case: _attempt(delete) for case, (delete, _) in _refusal_cases(stock).items()}
     assert results == dict.fromkeys(results, "deleted"), results
+# ----------------------------------------------------------------------------- Service Quotas (preflight)
+
+
+def test_ec2_service_quotas(plus):
+    """The preflight's reads (constructs/preflight.py): defaults and applied values of EC2 quotas, an
+    increase approved at once, a decrease refused as AWS refuses it."""
+    quotas = plus.client("service-quotas")
+    default = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode="L-0263D0A3")["Quota"]
+    assert (default["QuotaName"], default["Value"]) == ("EC2-VPC Elastic IPs", 5.0)
+    assert default["QuotaArn"] == "arn:aws:servicequotas:us-east-1::ec2/L-0263D0A3"
+    applied = quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-DB2E81BA")["Quota"]
+    assert (applied["QuotaName"], applied["Value"]) == ("Running On-Demand G and VT instances", 0.0)
+    assert applied["QuotaArn"] == f"arn:aws:servicequotas:us-east-1:{ACCOUNT_ID}:ec2/L-DB2E81BA"
+    assert {q["QuotaCode"] for q in quotas.list_aws_default_service_quotas(ServiceCode="ec2")["Quotas"]} == \
+        set(moto_plus.EC2_QUOTAS)
+
+    request = quotas.request_service_quota_increase(ServiceCode="ec2", QuotaCode="L-DB2E81BA", DesiredValue=64)
+    assert request["RequestedQuota"]["Status"] == "APPROVED"
+    assert quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-DB2E81BA")["Quota"]["Value"] == 64.0
+    assert quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode="L-DB2E81BA")["Quota"]["Value"] == 0.0
+    assert plus.client("service-quotas", region="us-west-2").get_service_quota(
+        ServiceCode="ec2", QuotaCode="L-DB2E81BA")["Quota"]["Value"] == 0.0, "quotas are per region"
+    with pytest.raises(ClientError) as exc:
+        quotas.request_service_quota_increase(ServiceCode="ec2", QuotaCode="L-DB2E81BA", DesiredValue=32)
+    assert code(exc) == "IllegalArgumentException"
+    with pytest.raises(ClientError) as exc:
+        quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-00000000")
+    assert code(exc) == "NoSuchResourceException"
+    # the vpc quotas moto knows itself are untouched
+    assert quotas.get_service_quota(ServiceCode="vpc", QuotaCode="L-F678F1CE")["Quota"]["QuotaCode"] == "L-F678F1CE"
+
+
+def test_stock_moto_has_no_ec2_service_quotas(stock):
+    """service_quotas: stock moto knows only vpc quotas and has no GetAWSDefaultServiceQuota (the
+    first call of data.aws_servicequotas_service_quota) nor RequestServiceQuotaIncrease (a 500:
+    the response class has no handler)."""
+    quotas = stock.client("service-quotas")
+    with pytest.raises(ClientError) as exc:
+        quotas.get_service_quota(ServiceCode="ec2", QuotaCode="L-0263D0A3")
+    assert code(exc) == "NoSuchResourceException", "moto now serves EC2 quotas (revisit service_quotas)"
+    for call in (lambda: quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode="L-0263D0A3"),
+                 lambda: quotas.request_service_quota_increase(ServiceCode="ec2", QuotaCode="L-0263D0A3",
+                                                               DesiredValue=10)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500, "moto now implements it"

@@ -69,24 +69,36 @@ def test_buckets_are_collected_per_region_and_only_for_s3_backends():
     assert state_buckets(configs) == {"state-a": "eu-west-1", "state-c": "us-west-2"}
 
 
-@pytest.mark.emulator
-def test_state_bootstrap_applies_to_the_emulator_and_keeps_state_outside_cdktf_out(emulator, tmp_path):
-    """The bootstrap stack applied by real Terraform to the emulator: the bucket exists hardened, the
-    re-plan is clean, and the local state lands in the project root, not in cdktf.out."""
+EMULATOR_BUCKET = "platform-emu-state"
+
+
+@pytest.fixture(scope="module")
+def emulator_bootstrap(tmp_path_factory) -> dict:
+    """The bootstrap stack for one bucket in the emulator's region, synthesized once."""
     from cdktf import App
 
     from stacks.config import EmulatorConfig
     from stacks.state_bucket import STACK_NAME, StateBucketStack
 
-    emulator.reset()
-    bucket = "platform-emu-state"
-    outdir = tmp_path / "synth"
+    outdir = tmp_path_factory.mktemp("bootstrap-synth")
     app = App(outdir=str(outdir))
-    StateBucketStack(app, STACK_NAME, buckets={bucket: "us-east-1"}, emulator=EmulatorConfig(enabled=True))
+    StateBucketStack(app, STACK_NAME, buckets={EMULATOR_BUCKET: "us-east-1"}, emulator=EmulatorConfig(enabled=True))
     app.synth()
+    return json.loads((outdir / "stacks" / STACK_NAME / "cdk.tf.json").read_text())
+
+
+@pytest.mark.emulator
+def test_state_bootstrap_applies_to_the_emulator_and_keeps_state_outside_cdktf_out(emulator, emulator_bootstrap,
+                                                                                   tmp_path):
+    """The bootstrap stack applied by real Terraform to the emulator: the bucket exists hardened, the
+    re-plan is clean, and the local state lands in the project root, not in cdktf.out."""
+    from stacks.state_bucket import STACK_NAME
+
+    emulator.reset()
+    bucket = EMULATOR_BUCKET
     project = tmp_path / "project"
     tf = Terraform(project / "cdktf.out" / "stacks" / STACK_NAME, env=emulator.terraform_env())
-    tf.write(json.loads((outdir / "stacks" / STACK_NAME / "cdk.tf.json").read_text()))
+    tf.write(emulator_bootstrap)
     tf.run("init", "-no-color", "-input=false", label="state-bootstrap: init")
     tf.run("apply", "-auto-approve", "-no-color", "-input=false", label="state-bootstrap: apply")
     assert tf.run("plan", "-detailed-exitcode", "-no-color", "-input=false", check=False,
@@ -103,3 +115,33 @@ def test_state_bootstrap_applies_to_the_emulator_and_keeps_state_outside_cdktf_o
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
     assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]["TargetBucket"] == f"{bucket}-logs"
+    # a fresh account gets the Spot service-linked role (the re-plan above was clean with it)
+    assert [r["RoleName"] for r in emulator.client("iam").list_roles(
+        PathPrefix="/aws-service-role/spot.amazonaws.com/")["Roles"]] == ["AWSServiceRoleForspot"]  # moto's name
+
+
+@pytest.mark.emulator
+def test_state_bootstrap_adopts_the_spot_role_that_exists_and_never_destroys_it(emulator, emulator_bootstrap,
+                                                                                 tmp_path):
+    """An account that has the Spot service-linked role already (any earlier spot request makes it)
+    has it imported instead of a failed create, re-plans clean, and a destroy of it is refused.
+    (The apply above creates it in a fresh account.) Only the role is targeted: cheap."""
+    from stacks.state_bucket import STACK_NAME
+
+    doc = emulator_bootstrap
+    target = ("-target", f"aws_iam_service_linked_role.{next(iter(doc['resource']['aws_iam_service_linked_role']))}")
+    emulator.reset()
+    iam = emulator.client("iam")
+    before = iam.create_service_linked_role(AWSServiceName="spot.amazonaws.com")["Role"]
+    tf = Terraform(tmp_path / "project" / "cdktf.out" / "stacks" / STACK_NAME, env=emulator.terraform_env())
+    tf.write(doc)
+    tf.run("init", "-no-color", "-input=false", label="state-bootstrap: init")
+    applied = tf.run("apply", "-auto-approve", "-no-color", "-input=false", *target, label="state-bootstrap: adopt")
+    assert "1 imported, 0 added" in applied.stdout, applied.stdout[-2000:]
+    (role,) = iam.list_roles(PathPrefix="/aws-service-role/spot.amazonaws.com/")["Roles"]
+    assert role["RoleId"] == before["RoleId"], "the existing role was replaced, not adopted"
+    assert tf.run("plan", "-detailed-exitcode", "-no-color", "-input=false", *target, check=False,
+                  label="state-bootstrap: re-plan").returncode == 0
+    refused = tf.run("plan", "-destroy", "-no-color", "-input=false", *target, check=False,
+                     label="state-bootstrap: plan -destroy of the role")
+    assert refused.returncode == 1 and "prevent_destroy" in " ".join(refused.stderr.split()), refused.stderr[-2000:]

@@ -3,7 +3,8 @@
 ``VARIANTS``: the shipped environments plus variants that exercise the other branches (backends,
 NAT modes, auth modes, versions, the emulator switch), synthesized in one App by the session's synth
 worker for every test session. ``EMULATOR``: the stack the end-to-end rung applies to the AWS
-emulator (tests/environments/emulator.yaml), synthesized only when that rung runs."""
+emulator (tests/environments/emulator.yaml), synthesized only when that rung runs, with
+``EMULATOR_PREFLIGHT`` beside it."""
 
 from __future__ import annotations
 
@@ -53,18 +54,22 @@ def _variants() -> dict[str, StackConfig]:
         "t-cloud": load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
         # every other non-default branch of dev at once (one stack, not one per branch: each stack
         # costs the session ~0.25 s): two explicit AZs with a NAT per AZ, the local backend, the
-        # emulator switch, and the newer Kubernetes/Karpenter pair
+        # emulator switch, the preflight without quota reads, and the newer Kubernetes/Karpenter pair
         # the longest cluster name the config accepts (tests/test_limits.py checks AWS's name and
         # policy size limits at it)
         "t-alt": _override(dev, name=longest_name(dev),
                            network={"availability_zones": ["us-west-2a", "us-west-2b"], "single_nat_gateway": False},
-                           backend={"type": "local"}, emulator={"enabled": True},
+                           backend={"type": "local"}, emulator={"enabled": True}, preflight={"quotas": False},
                            cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),
     }
 
 
 VARIANTS = ("dev", "prod", "t-cloud", "t-alt")
 EMULATOR = "emulator"
+# the emulator stack with two defects only the account can reveal (tests/test_preflight.py): a zone
+# whose id (in the emulator's mapping, as in an AWS account's) holds no EKS control plane, and
+# controller nodes above the default On-Demand Standard vCPU quota (5)
+EMULATOR_PREFLIGHT = "emulator-preflight"
 
 
 def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]:
@@ -76,6 +81,10 @@ def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]
             configs[name] = load_config(shipped[name])
         elif name == EMULATOR:
             configs[name] = load_config(EMULATOR_ENV / "emulator.yaml")
+        elif name == EMULATOR_PREFLIGHT:
+            configs[name] = _override(load_config(EMULATOR_ENV / "emulator.yaml"),
+                                      network={"availability_zones": ["us-east-1a", "us-east-1b", "us-east-1e"]},
+                                      cluster={"node_instance_type": "m6i.4xlarge"})
         else:
             variants = variants or _variants()
             configs[name] = variants[name]

@@ -1,9 +1,9 @@
 """What the emulator holds, read through its AWS APIs with boto3 (never from Terraform's state).
 
 ``inventory`` lists, per kind, the ids of every resource a stack like ours can create, leaving out
-what the emulator itself provides (the default VPC with its subnets/route table/IGW/SG, AWS-managed
-IAM policies, ``alias/aws/*`` KMS aliases and the AWS-managed keys they name, KMS keys already
-pending deletion, deleted NATs).
+what the emulator itself provides or the account holds for every stack (the default VPC with its
+subnets/route table/IGW/SG, AWS-managed IAM policies, service-linked roles, ``alias/aws/*`` KMS aliases
+and the AWS-managed keys they name, KMS keys already pending deletion, deleted NATs).
 Ids are the ones ``terraform import`` takes (node groups, access entries and add-ons as
 ``cluster:name``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
 must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch;
@@ -52,7 +52,9 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
     }
 
     iam = emu.client("iam")
-    found["iam_roles"] = [r["RoleName"] for r in _pages(iam, "list_roles", "Roles")]
+    # service-linked roles are the account's (the state-bootstrap stack's), never an environment's
+    found["iam_roles"] = [r["RoleName"] for r in _pages(iam, "list_roles", "Roles")
+                          if not r["Path"].startswith("/aws-service-role/")]
     found["iam_policies"] = [p["Arn"] for p in _pages(iam, "list_policies", "Policies", Scope="Local")]
     found["iam_instance_profiles"] = [p["InstanceProfileName"] for p in
                                       _pages(iam, "list_instance_profiles", "InstanceProfiles")]

@@ -58,6 +58,9 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
                             uses, a VPC with non-default groups or an attached internet gateway
                             (AWS: ``DependencyViolation``); DeleteNatGateway keeps its interface.
                             A destroy that leaves workload leftovers passes here, fails in AWS.
+``service_quotas``          Service Quotas knows only ``vpc``: no EC2 quota (Elastic IPs, vCPUs),
+                            no GetAWSDefaultServiceQuota or RequestServiceQuotaIncrease, so the
+                            preflight's ``aws_servicequotas_service_quota`` reads fail.
 ==========================  ================================================================
 
 The patches are written against moto **5.2.5** internals (class attributes, private response
@@ -1178,6 +1181,85 @@ def ec2_delete_dependencies() -> None:
     _wrap(backend, "delete_security_group", make_delete_security_group)
     _wrap(backend, "delete_vpc", make_delete_vpc)
     _wrap(backend, "delete_nat_gateway", make_delete_nat_gateway)
+# ----------------------------------------------------------------------------- Service Quotas (preflight)
+# The fresh-account preflight (constructs/preflight.py, issue 16) reads EC2 quotas at plan.
+
+EC2_QUOTAS: dict[str, tuple[str, float]] = {
+    # code: (QuotaName, AWS default). Defaults as the EC2 User Guide lists them for a new account.
+    "L-0263D0A3": ("EC2-VPC Elastic IPs", 5.0),
+    "L-1216C47A": ("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 5.0),
+    "L-34B43A08": ("All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests", 5.0),
+    "L-DB2E81BA": ("Running On-Demand G and VT instances", 0.0),
+    "L-3819A6DF": ("All G and VT Spot Instance Requests", 0.0),
+    "L-417A185B": ("Running On-Demand P instances", 0.0),
+    "L-7212CCBC": ("All P4, P3 and P2 Spot Instance Requests", 0.0),
+}
+
+
+def service_quotas() -> None:
+    """Gap: moto's Service Quotas knows only ``vpc`` quotas. ``GetServiceQuota`` for any EC2 code
+    answers NoSuchResourceException, and ``GetAWSDefaultServiceQuota`` (which
+    ``data.aws_servicequotas_service_quota`` calls first) and ``RequestServiceQuotaIncrease`` do not
+    exist, so the preflight's quota reads fail. This patch serves ``EC2_QUOTAS`` (default and applied
+    value; an EC2 quota always has an applied value, the default until raised) and approves an
+    increase at once (AWS opens a request that takes minutes to days); a desired value not above the
+    current one is refused, as AWS does. Per account and region; a moto reset forgets increases."""
+    import json
+
+    import moto.servicequotas.models as models
+    import moto.servicequotas.responses as responses
+    from moto.core.exceptions import JsonRESTError
+    from moto.servicequotas.exceptions import NoSuchResource
+
+    def quota(backend: Any, code: str, applied: bool) -> dict[str, Any]:
+        if code not in EC2_QUOTAS:
+            raise NoSuchResource
+        name, default = EC2_QUOTAS[code]
+        value = backend.__dict__.setdefault("plus_applied", {}).get(code, default) if applied else default
+        account = backend.account_id if applied else ""
+        return {"ServiceCode": "ec2", "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+                "QuotaArn": f"arn:aws:servicequotas:{backend.region_name}:{account}:ec2/{code}", "QuotaCode": code,
+                "QuotaName": name, "Value": value, "Unit": "None", "Adjustable": True, "GlobalQuota": False}
+
+    def make_get(original: Callable) -> Callable:
+        def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+            return quota(self, quota_code, applied=True) if service_code == "ec2" else original(self, service_code, quota_code)
+        return get_service_quota
+
+    def make_list(original: Callable) -> Callable:
+        def list_aws_default_service_quotas(self: Any, service_code: str) -> list[dict[str, Any]]:
+            if service_code == "ec2":
+                return [quota(self, code, applied=False) for code in EC2_QUOTAS]
+            return original(self, service_code)
+        return list_aws_default_service_quotas
+
+    def get_aws_default_service_quota(self: Any) -> str:
+        params = json.loads(self.body)
+        if params.get("ServiceCode") != "ec2":
+            raise NoSuchResource
+        return json.dumps({"Quota": quota(self.backend, str(params.get("QuotaCode")), applied=False)})
+
+    def request_service_quota_increase(self: Any) -> str:
+        params = json.loads(self.body)
+        code, desired = str(params.get("QuotaCode")), float(params.get("DesiredValue"))
+        if params.get("ServiceCode") != "ec2":
+            raise NoSuchResource
+        current = quota(self.backend, code, applied=True)
+        if desired <= current["Value"]:
+            raise JsonRESTError("IllegalArgumentException",
+                                f"The desired value {desired} must be greater than the current value {current['Value']}.")
+        self.backend.__dict__.setdefault("plus_applied", {})[code] = desired
+        return json.dumps({"RequestedQuota": {
+            "Id": _random().uuid4().hex, "ServiceCode": "ec2", "QuotaCode": code, "QuotaName": current["QuotaName"],
+            "DesiredValue": desired, "Status": "APPROVED", "QuotaArn": current["QuotaArn"], "Unit": "None"}})
+
+    _wrap(models.ServiceQuotasBackend, "get_service_quota", make_get)
+    _wrap(models.ServiceQuotasBackend, "list_aws_default_service_quotas", make_list)
+    for handler in (get_aws_default_service_quota, request_service_quota_increase):
+        if hasattr(responses.ServiceQuotasResponse, handler.__name__):
+            raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: "
+                                   f"ServiceQuotasResponse.{handler.__name__} exists")
+        setattr(responses.ServiceQuotasResponse, handler.__name__, handler)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -1198,6 +1280,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     tagging,
     logs_kms_key,
     ec2_delete_dependencies,
+    service_quotas,
 )
 _applied = False
 

@@ -153,6 +153,13 @@ def start(log_dir: Path, *, patched: bool = True) -> Emulator:
     return emu
 
 
+def bootstrapped(emu: Emulator) -> Emulator:
+    """What the once-per-account state-bootstrap stack leaves in an account that every environment's
+    preflight wants: the Spot service-linked role (stacks/state_bucket.py)."""
+    emu.client("iam").create_service_linked_role(AWSServiceName="spot.amazonaws.com")
+    return emu
+
+
 @contextlib.contextmanager
 def running_emulator(log_dir: Path, *, patched: bool = True) -> Iterator[Emulator]:
     emu = start(log_dir, patched=patched)

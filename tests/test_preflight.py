@@ -1,0 +1,175 @@
+"""The fresh-account preflight (constructs/preflight.py) against the AWS emulator, by real Terraform.
+
+Each check with the account in the bad state and in the good one, through ``terraform plan`` only
+(cheap: no resource is created). A bad state runs ``terraform apply -auto-approve`` instead, which
+plans first: it must stop with the check's message and leave the account as empty as it was, which
+is the promise (a check evaluated only during apply, or a read deferred to apply, would let the
+network be built first). The account states are made through the emulator's AWS APIs: Elastic IPs
+allocated, the Spot service-linked role created, a quota increase requested, an EKS cluster created.
+The zone and controller checks need a stack with another config (tests/variants.py
+``EMULATOR_PREFLIGHT``), synthesized with the emulator stack.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.emulator.inventory import inventory, nonempty
+from tests.emulator.server import Emulator, bootstrapped
+from tests.tf import Terraform, available_providers, strip_unavailable
+from tests.variants import EMULATOR, EMULATOR_PREFLIGHT
+
+pytestmark = pytest.mark.emulator
+
+FLAGS = ("-no-color", "-input=false")
+NAT_EIPS = ("platform-emu-nat-us-east-1a", "platform-emu-nat-us-east-1b", "platform-emu-nat-us-east-1c")
+GPU_WARNING = "karpenter.nodepools.gpu: the account's \"Running On-Demand G and VT instances\" quota in us-east-1 is 0 vCPUs"
+SPOT_MESSAGE = "preflight: the account has no Spot service-linked role (AWSServiceRoleForEC2Spot)"
+
+
+class Plan:
+    """One terraform run: exit code, the error and warning messages (Terraform's line wrapping undone)."""
+
+    def __init__(self, tf: Terraform, *args: str) -> None:
+        proc = tf.run(*args, *FLAGS, check=False, timeout=300, label=f"preflight: {args[0]}")
+        self.code = proc.returncode
+        self.text = " ".join(f"{proc.stdout}\n{proc.stderr}".split())
+        self.errors = re.findall(r"Error: (?:Resource postcondition failed|[^│]*?) on cdk\.tf\.json", self.text)
+        self.warnings = re.findall(r"Warning: Check block assertion failed on cdk\.tf\.json line \d+, in check\.(\S+?)\.assert",
+                                   self.text)
+
+    def __contains__(self, words: str) -> bool:
+        return " ".join(words.split()) in self.text
+
+
+@pytest.fixture(scope="module")
+def workdirs(emulator_synth, emulator: Emulator, tmp_path_factory) -> dict[str, Terraform]:
+    """An initialized Terraform workdir per stack (providers without binaries here stripped)."""
+    dirs = {}
+    for stack in (EMULATOR, EMULATOR_PREFLIGHT):
+        doc = emulator_synth[stack]
+        stripped, _ = strip_unavailable(doc, available_providers(doc))
+        tf = Terraform(Path(tmp_path_factory.mktemp(stack)), env=emulator.terraform_env())
+        tf.write(stripped)
+        tf.run("init", *FLAGS, label=f"preflight: init {stack}", timeout=180)
+        dirs[stack] = tf
+    return dirs
+
+
+@pytest.fixture
+def account(emulator: Emulator) -> Emulator:
+    """A fresh account: nothing in it (moto reset; tests/test_emulator.py proves it empties the
+    emulator), quotas at AWS's defaults, no Spot role."""
+    emulator.reset()
+    return emulator
+
+
+def refused(tf: Terraform, emu: Emulator) -> Plan:
+    """``apply -auto-approve`` in a bad state: refused at plan, nothing created (the account holds
+    what it held before)."""
+    before = inventory(emu)
+    run = Plan(tf, "apply", "-auto-approve")
+    assert run.code == 1, f"the apply was not refused:\n{run.text[-3000:]}"
+    assert "Creation complete" not in run, run.text[-3000:]
+    assert inventory(emu) == before, f"a refused apply created resources: {nonempty(inventory(emu))}"
+    return run
+
+
+def allocate(emu: Emulator, count: int, name: str | None = None) -> None:
+    ec2 = emu.client("ec2")
+    for i in range(count):
+        tags = [{"ResourceType": "elastic-ip", "Tags": [{"Key": "Name", "Value": name.format(i)}]}] if name else []
+        ec2.allocate_address(Domain="vpc", TagSpecifications=tags)
+
+
+# ----------------------------------------------------------------------------- Spot service-linked role
+
+
+def test_a_fresh_account_refuses_spot_pools_without_the_spot_role(workdirs, account):
+    run = refused(workdirs[EMULATOR], account)
+    assert SPOT_MESSAGE in run
+    assert "karpenter.nodepools stateless fail (AuthFailure.ServiceLinkedRoleCreationNotPermitted)" in run
+    assert "npx cdktf deploy state-bootstrap" in run
+    assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in run
+    assert len(run.errors) == 1, run.errors  # the Spot role is the only defect of a fresh, default account
+
+
+def test_a_running_cluster_without_the_spot_role_is_warned_about_not_refused(workdirs, account):
+    """An existing environment's plans keep working (an urgent fix must not wait for an account-wide
+    role), but every plan says it."""
+    ec2 = account.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")
+               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    account.client("eks").create_cluster(name="platform-emu", version="1.35",
+                                         roleArn="arn:aws:iam::123456789012:role/platform-emu-cluster",
+                                         resourcesVpcConfig={"subnetIds": subnets})
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 0, run.text[-3000:]
+    assert "spot_service_linked_role" in run.warnings and SPOT_MESSAGE in run
+
+
+# ----------------------------------------------------------------------------- good state, vCPU warnings
+
+
+def test_a_bootstrapped_account_plans_with_only_the_gpu_quota_warning(workdirs, account):
+    bootstrapped(account)
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 0, run.text[-3000:]
+    assert run.warnings == ["nodepool_gpu_on-demand_L-DB2E81BA"], run.warnings
+    assert GPU_WARNING in run
+    assert "below the 4 vCPUs of its smallest allowed g5/g6 instance" in run
+    assert "--quota-code L-DB2E81BA --region us-east-1 --desired-value 64` (the pool's cpu_limit)" in run
+
+
+def test_a_raised_g_quota_silences_the_gpu_warning(workdirs, account):
+    bootstrapped(account)
+    account.client("service-quotas").request_service_quota_increase(ServiceCode="ec2", QuotaCode="L-DB2E81BA",
+                                                                   DesiredValue=64)
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 0 and run.warnings == [], (run.warnings, run.text[-3000:])
+
+
+# ----------------------------------------------------------------------------- Elastic IPs
+
+
+def test_elastic_ips_allocated_by_others_beyond_the_quota_are_refused(workdirs, account):
+    bootstrapped(account)
+    allocate(account, 3)  # 3 others + 3 NAT gateways > the default quota of 5
+    run = refused(workdirs[EMULATOR], account)
+    assert ("network: a NAT gateway in each of its 3 zones needs 3 Elastic IPs; 3 other addresses are allocated in "
+            "us-east-1 and the account's Elastic IP quota there is 5") in run
+    assert "--quota-code L-0263D0A3 --region us-east-1 --desired-value 6" in run
+    assert "or set network.single_nat_gateway: true" in run
+    assert len(run.errors) == 1, run.errors
+
+
+def test_a_replan_does_not_count_the_stacks_own_elastic_ips(workdirs, account):
+    """A running environment's NAT addresses (found by their Name tags) are not counted twice: 3 own +
+    2 others = 5 allocated fits the quota of 5 (counting the own ones as others would refuse it)."""
+    bootstrapped(account)
+    ec2 = account.client("ec2")
+    for name in NAT_EIPS:
+        ec2.allocate_address(Domain="vpc", TagSpecifications=[
+            {"ResourceType": "elastic-ip", "Tags": [{"Key": "Name", "Value": name}]}])
+    allocate(account, 2, name="someone-else-{}")
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 0, run.text[-3000:]
+
+
+# ----------------------------------------------------------------------------- zones and controller nodes
+
+
+def test_a_zone_without_eks_control_planes_and_too_big_controllers_are_refused(workdirs, account):
+    bootstrapped(account)
+    run = refused(workdirs[EMULATOR_PREFLIGHT], account)
+    assert ("network: the cluster's subnets would use us-east-1e, zone id use1-az3 in this account, where EKS cannot "
+            "place a control plane") in run
+    assert "from the other zones of us-east-1: us-east-1c, us-east-1d, us-east-1f" in run
+    assert ("cluster: 1 controller node of m6i.4xlarge (cluster.node_desired_size, cluster.node_instance_type) needs "
+            "16 vCPUs, above the account's \"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances\" quota "
+            "of 5 vCPUs in us-east-1 (L-1216C47A)") in run
+    assert len(run.errors) == 2, run.errors
