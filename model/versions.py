@@ -350,8 +350,13 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
 }
 
 
-def addon_versions(k8s: str, overrides: dict[str, str] | None = None) -> dict[str, str] | None:
-    """``{add-on: version}`` for Kubernetes ``k8s`` with ``overrides`` applied, or None when a pin is
-    missing for that minor (the config names the add-ons to set)."""
-    pinned = {**ADDON_VERSIONS.get(k8s, {}), **(overrides or {})}
-    return pinned if all(a in pinned for a in EKS_ADDONS) else None
+def addon_versions(k8s: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """``{add-on: version}`` for Kubernetes ``k8s`` with ``overrides`` applied (``missing_addon_pins``
+    names what a minor without pins lacks; the config guard refuses that)."""
+    return {**ADDON_VERSIONS.get(k8s, {}), **(overrides or {})}
+
+
+def missing_addon_pins(k8s: str, overrides: dict[str, str] | None = None) -> list[str]:
+    """The add-ons with no version for Kubernetes ``k8s``, neither pinned nor in ``overrides``."""
+    pinned = addon_versions(k8s, overrides)
+    return [a for a in EKS_ADDONS if a not in pinned]

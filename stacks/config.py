@@ -205,7 +205,7 @@ class StackConfig(Model):
     @property
     def addon_versions(self) -> dict[str, str]:
         """The EKS add-on versions for cluster.version: the pins with cluster.addon_versions over them."""
-        return versions.addon_versions(self.cluster.version, self.cluster.addon_versions) or {}
+        return versions.addon_versions(self.cluster.version, self.cluster.addon_versions)
 
     @property
     def kubernetes_auth_mode(self) -> str:
@@ -267,9 +267,8 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
         return (f"karpenter.ami_alias {alias} has AL2023 AMIs for Kubernetes {amis[0]} to {amis[1]} only, so Karpenter "
                 f"would find no AMI for {k8s} and launch no node; {fix}"
                 + (f" (the oldest known release for {k8s} is {oldest})" if oldest and oldest != newest_ami else ""))
-    if versions.addon_versions(k8s, cfg.cluster.addon_versions) is None:
-        pinned = versions.ADDON_VERSIONS.get(k8s, {})
-        missing = [a for a in versions.EKS_ADDONS if a not in pinned and a not in cfg.cluster.addon_versions]
+    missing = versions.missing_addon_pins(k8s, cfg.cluster.addon_versions)
+    if missing:
         return (f"cluster.version {k8s} has no pinned version of the EKS add-ons {', '.join(missing)} "
                 f"(model/versions.py); set them in cluster.addon_versions (aws eks describe-addon-versions "
                 f"--kubernetes-version {k8s} lists them)")

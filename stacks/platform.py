@@ -32,11 +32,11 @@ from constructs.policy import AwsContext, policy_document
 from constructs.teardown import Teardown
 from constructs.preflight import Preflight
 from model import names
+from model.tags import STACK_TAG_KEYS
 from stacks.config import EmulatorConfig, StackConfig, state_buckets
 
 
 REQUIRED_TERRAFORM = ">= 1.10.1"
-IDENTITY_TAGS = ("Environment", "ManagedBy", "Cluster")
 
 
 class PlatformStack(TerraformStack):
@@ -78,7 +78,7 @@ class PlatformStack(TerraformStack):
         # The nodes Karpenter launches carry the identity tags and karpenter.node_tags only: the
         # EC2NodeClass's spec.tags is in Karpenter's drift hash, so an organisation tag edit would
         # otherwise replace every node (DESIGN fact 21).
-        node_tags = {k: self.tags[k] for k in IDENTITY_TAGS} | dict(config.karpenter.node_tags)
+        node_tags = {k: self.tags[k] for k in STACK_TAG_KEYS} | dict(config.karpenter.node_tags)
         self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
                                    replicas=config.karpenter_replicas, tags=node_tags, network=self.network,
                                    cluster=self.cluster, iam=self.iam, addons=self.addons,

@@ -267,7 +267,7 @@ def plan_json(tf: Terraform, label: str, *, refresh: bool = False) -> tuple[str,
 PLAN_WORKERS = 2  # plans in parallel, each in its own copy of the workdir (same state, -lock=false)
 
 
-def plan_workers(tf: Terraform, count: int) -> "queue.Queue[Terraform]":
+def plan_workers(emu: Emulator, tf: Terraform, count: int) -> "queue.Queue[Terraform]":
     """``count`` workdirs sharing ``tf``'s initialised providers, each with a copy of its state."""
     workers: queue.Queue[Terraform] = queue.Queue()
     for i in range(count):
@@ -278,7 +278,7 @@ def plan_workers(tf: Terraform, count: int) -> "queue.Queue[Terraform]":
                 (workdir / shared).symlink_to(tf.workdir / shared)
         for state in tf.workdir.glob("*.tfstate"):
             shutil.copy(state, workdir / state.name)
-        workers.put(Terraform(workdir, env={k: tf.env[k] for k in tf.env if k.startswith(("AWS_", "HTTP", "NO_", "http", "no_"))}))
+        workers.put(Terraform(workdir, env=emu.terraform_env()))
     return workers
 
 
@@ -298,7 +298,7 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
     from tests.emulator import change_impact as ci
 
     started = time.monotonic()
-    workers = plan_workers(tf, PLAN_WORKERS)
+    workers = plan_workers(emu, tf, PLAN_WORKERS)
     base_key = _comparable(base)
     clean = ci.Impact()
 

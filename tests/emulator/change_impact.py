@@ -132,10 +132,7 @@ def variants() -> dict[str, dict[str, Any]]:
     """``{variant: changes}`` for tests/emulator/synth_variants.py: each case in exec mode (the applied
     one) and, where it differs, in token mode; plus the unchanged stack in token mode."""
     out: dict[str, dict[str, Any]] = {"token": {"kubernetes_auth.mode": "token"}}
-    for case in CASES:
-        if case.refused:  # refused cases still synthesize: the refusal is the plan's
-            out[case.name] = case.changes
-            continue
+    for case in CASES:  # refused cases synthesize too: the refusal is the plan's
         out[case.name] = case.changes
         if case.token:
             out[f"{case.name}.token"] = {**case.changes, "kubernetes_auth.mode": "token"}
