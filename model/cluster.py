@@ -4,7 +4,6 @@ node group, and who administers the cluster; plus the controller nodes' label an
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
@@ -98,9 +97,10 @@ class ClusterConfig(Model):
 
     @property
     def node_ami_type(self) -> str:
-        """AL2023 AMI type of the controller nodes: ARM for Graviton families (m7g, c6gn, t4g...)."""
-        family = self.node_instance_type.split(".")[0]
-        return "AL2023_ARM_64_STANDARD" if re.match(r"^[a-z]+\d+g", family) else "AL2023_x86_64_STANDARD"
+        """AL2023 AMI type of the controller nodes: ARM for Graviton families (m7g, c6gn, t4g, a1...), by the
+        same rule the NodePools' architectures use (``model.aws.architecture``)."""
+        arm = aws.architecture(aws.family(self.node_instance_type)) == "arm64"
+        return "AL2023_ARM_64_STANDARD" if arm else "AL2023_x86_64_STANDARD"
 
     @field_validator("public_access_cidrs")
     @classmethod

@@ -83,7 +83,7 @@ def test_only_one_node_group_and_it_is_for_controllers(synth):
 
 
 def test_graviton_instance_types_get_the_arm_ami():
-    expected = {"m7g.large": "ARM_64", "c6gn.xlarge": "ARM_64", "t4g.medium": "ARM_64",
+    expected = {"m7g.large": "ARM_64", "c6gn.xlarge": "ARM_64", "t4g.medium": "ARM_64", "a1.large": "ARM_64",
                 "g5.xlarge": "x86_64", "m6i.large": "x86_64", "t3.large": "x86_64"}
     for instance_type, arch in expected.items():
         assert ClusterConfig(node_instance_type=instance_type).node_ami_type == f"AL2023_{arch}_STANDARD", instance_type
