@@ -41,12 +41,13 @@ from cdktf_cdktf_provider_kubernetes.storage_class_v1 import StorageClassV1
 from constructs import Construct
 
 from constructs.cluster import Cluster
-from constructs.iam import Iam, IrsaRole
+from constructs.iam import Iam, ServiceAccountRole
 from constructs.network import Network
 from model import names
-from model.versions import EKS_ADDONS, NVIDIA_DEVICE_PLUGIN_REPOSITORY, NVIDIA_DEVICE_PLUGIN_VERSION
+from model.versions import (NVIDIA_DEVICE_PLUGIN_REPOSITORY, NVIDIA_DEVICE_PLUGIN_VERSION, POD_IDENTITY_AGENT,
+                            installed_addons)
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
-from model.karpenter import to_yaml
+from model.karpenter import pod_credentials_annotations, to_yaml
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
@@ -54,7 +55,7 @@ VOLUME_CLUSTER_TAG = "Cluster"  # on every PVC volume (see addon_configuration);
 ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [dict(CONTROLLER_TOLERATION)]}
 
 
-def addon_configuration(addon: str, cluster_name: str | None = None) -> dict | None:
+def addon_configuration(addon: str, cluster_name: str | None = None, pod_credentials: str = "irsa") -> dict | None:
     """The add-on's ``configuration_values`` (EKS validates them against the add-on's schema), or None.
 
     The EBS CSI controller tags every volume it creates ``Cluster=<name>`` (``controller.extraVolumeTags``),
@@ -67,7 +68,15 @@ def addon_configuration(addon: str, cluster_name: str | None = None) -> dict | N
         return dict(ON_CONTROLLER_NODES)
     if addon == "aws-ebs-csi-driver":
         tags = {"extraVolumeTags": {VOLUME_CLUSTER_TAG: cluster_name}} if cluster_name else {}
-        return {"controller": {**ON_CONTROLLER_NODES, **tags}}
+        # a switch of pod_credentials restarts the controller (a changed pod template), which picks up the
+        # new credentials: EKS injects them when a pod is created
+        annotations = pod_credentials_annotations(pod_credentials)
+        return {"controller": {**ON_CONTROLLER_NODES, **tags, **({"podAnnotations": annotations} if annotations else {})}}
+    if addon == POD_IDENTITY_AGENT:
+        # a DaemonSet: the agent must run on every node whose pods use Pod Identity, the tainted controller
+        # nodes (Karpenter, the EBS CSI controller) included. Tolerating every taint is the add-on's default;
+        # set here so that a change of the default cannot take it off the controller nodes.
+        return {"tolerations": [{"operator": "Exists"}]}
     return None
 
 
@@ -85,28 +94,37 @@ class Addons(Construct):
     """EKS add-ons (vpc-cni, kube-proxy, coredns, EBS CSI + IRSA), gp3 StorageClass, NVIDIA plugin."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, network: Network, cluster: Cluster, iam: Iam,
-                 nvidia_device_plugin: bool, versions: dict[str, str]) -> None:
+                 nvidia_device_plugin: bool, versions: dict[str, str], pod_identity: bool = False) -> None:
         super().__init__(scope, id_)
-        ebs = IrsaRole(self, "ebs-csi", role_name=names.derived("ebs_csi_role", name),
-                       oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_host=cluster.oidc_issuer_host,
-                       namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT,
-                       aws_managed=["service-role/AmazonEBSCSIDriverPolicy"], partition=iam.aws.partition)
+        ebs = ServiceAccountRole(self, "ebs-csi", role_name=names.derived("ebs_csi_role", name),
+                                 cluster_name=cluster.name, cluster_arn=cluster.arn,
+                                 oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_host=cluster.oidc_issuer_host,
+                                 namespace="kube-system", service_account=EBS_CSI_SERVICE_ACCOUNT,
+                                 pod_identity=pod_identity, aws_managed=["service-role/AmazonEBSCSIDriverPolicy"],
+                                 partition=iam.aws.partition)
         self.ebs_csi_role = ebs.role
+        self.ebs_csi_credentials: list[Construct] = ebs.credentials
+        pod_credentials = "pod_identity" if pod_identity else "irsa"
 
         self.addons: dict[str, EksAddon] = {}
-        for addon in EKS_ADDONS:
-            settings = addon_configuration(addon, name)
+        for addon in installed_addons(pod_identity):
+            settings = addon_configuration(addon, name, pod_credentials)
+            needs: list = [cluster.node_group]
+            if addon == "aws-ebs-csi-driver":  # its controller starts with its credentials in place
+                needs += [*ebs.credentials, *([self.addons[POD_IDENTITY_AGENT]] if pod_identity else [])]
             self.addons[addon] = EksAddon(
                 self, addon, cluster_name=cluster.name, addon_name=addon, addon_version=versions[addon],
                 resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
                 configuration_values=json.dumps(settings, sort_keys=True) if settings else None,
-                service_account_role_arn=ebs.role.arn if addon == "aws-ebs-csi-driver" else None,
-                depends_on=[cluster.node_group, *(ebs.attachments if addon == "aws-ebs-csi-driver" else [])],
+                service_account_role_arn=ebs.role.arn if addon == "aws-ebs-csi-driver" and not pod_identity else None,
+                depends_on=needs,
             )
 
         self.networking = [self.addons[a] for a in ("vpc-cni", "kube-proxy", "coredns")]
+        # with Pod Identity, the agent serves every pod's credentials until the last in-cluster resource is gone
+        agent = [self.addons[POD_IDENTITY_AGENT]] if pod_identity else []
         self.in_cluster: list[Construct] = [*network.egress, cluster.node_group, *cluster.admin_access,
-                                            *self.networking]
+                                            *self.networking, *agent]
         self.storage_class = StorageClassV1(
             self, "gp3-storage-class",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},

@@ -27,15 +27,20 @@ Creates:
 - the **access entry** (``EC2_LINUX``) for the Karpenter node role: without it Karpenter's nodes
   never join;
 - the discovery tag ``karpenter.sh/discovery=<name>`` on the EKS-created cluster security group
-  (``aws_ec2_tag``): the EC2NodeClass selects its security group by that tag.
+  (``aws_ec2_tag``): the EC2NodeClass selects its security group by that tag;
+- per ``private_access_cidrs`` network an HTTPS (443) ingress rule on that security group, which the
+  private endpoint's interfaces carry: how a VPN, a peered network or a Terraform Cloud agent's subnet
+  reaches a cluster whose public endpoint is off. With ``remote_runners`` (the cloud backend) and the
+  public endpoint off, a ``check`` block warns at every plan that only an agent pool can plan it.
 
-Takes ``config`` (ClusterConfig), ``name``, ``region``, the ``network`` and ``iam`` layers and the KMS
-key ARN. Exposes ``cluster`` and its ``name``/``version``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
+Takes ``config`` (ClusterConfig), ``name``, ``region``, the ``network`` and ``iam`` layers, the KMS
+key ARN and ``remote_runners``. Exposes ``cluster`` and its ``name``/``version``/``endpoint``/``arn``/``ca_data``, ``oidc_provider_arn``,
 ``oidc_issuer_url``, ``oidc_issuer_host``, ``node_group``, ``node_access_entry``, ``admin_access``
 (the admins' entries and policy associations: in-cluster resources keep them until they are gone,
 or a destroy run by an admin loses its access half-way), ``discovery_tag``,
-``security_group_id``, ``exists_expression`` (HCL: whether the cluster runs already, known at plan), ``kubeconfig`` (exec-based, holds no secret) and ``imports`` (the log group's
-import block, which the stack writes: Terraform keeps import blocks at the top level).
+``security_group_id``, ``private_access_rules``, ``exists_expression`` (HCL: whether the cluster runs already,
+known at plan), ``kubeconfig`` (exec-based, holds no secret), ``imports`` (the log group's import block) and
+``checks`` (``check`` blocks); the stack writes both: Terraform keeps them at the top level.
 """
 
 from __future__ import annotations
@@ -55,12 +60,14 @@ from cdktf_cdktf_provider_aws.eks_access_policy_association import EksAccessPoli
 from cdktf_cdktf_provider_aws.eks_cluster import EksCluster
 from cdktf_cdktf_provider_aws.eks_node_group import EksNodeGroup
 from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
 from constructs.iam import Iam
 from constructs.network import Network
 from model import names
-from model.cluster import ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_TAINT, ClusterConfig, admin_key
+from model.cluster import (ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_TAINT, PRIVATE_ENDPOINT_WARNING, ClusterConfig,
+                           admin_key, cidr_key)
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
@@ -87,7 +94,7 @@ class Cluster(Construct):
     """EKS cluster, OIDC provider, controller node group, node access entry, SG discovery tag."""
 
     def __init__(self, scope: Construct, id_: str, *, config: ClusterConfig, name: str, region: str, network: Network,
-                 iam: Iam, kms_key_arn: str, release_version: str) -> None:
+                 iam: Iam, kms_key_arn: str, release_version: str, remote_runners: bool = False) -> None:
         super().__init__(scope, id_)
 
         # The running cluster's version, if this cluster exists already (read at plan): EKS moves one
@@ -237,5 +244,20 @@ class Cluster(Construct):
 
         self.discovery_tag = Ec2Tag(self, "cluster-sg-discovery-tag", resource_id=self.security_group_id,
                                     key="karpenter.sh/discovery", value=name)
+
+        # The private endpoint answers on the cluster security group's ENIs in the VPC: a runner outside the
+        # VPC's own nodes (a peered or VPN network, a Terraform Cloud agent's subnet) needs HTTPS in. One rule
+        # per network, keyed by the network, so adding or removing one touches only its rule.
+        self.private_access_rules = [
+            VpcSecurityGroupIngressRule(
+                self, f"private-api-{cidr_key(cidr)}", security_group_id=self.security_group_id, cidr_ipv4=cidr,
+                ip_protocol="tcp", from_port=443, to_port=443,
+                description="Kubernetes API (private endpoint) from cluster.private_access_cidrs")
+            for cidr in config.private_access_cidrs]
+        # Terraform Cloud's remote runners are outside every VPC: said at every plan, in the run's output.
+        self.checks: dict[str, dict] = {}
+        if remote_runners and not config.endpoint_public_access:
+            self.checks["private-endpoint"] = {"assert": [{"condition": "${false}",
+                                                           "error_message": PRIVATE_ENDPOINT_WARNING + "."}]}
 
         self.kubeconfig: str = kubeconfig(name=name, region=region, endpoint=self.endpoint, ca_data=self.ca_data)

@@ -16,8 +16,8 @@ Creates:
   collide with the explicit ``EC2_LINUX`` access entry the cluster layer creates for Karpenter's
   nodes (and deleting the node group would remove the entry Karpenter's nodes depend on).
 
-Also provides two building blocks used downstream: ``IrsaRole`` (a role assumable only by one
-Kubernetes service account through the cluster's OIDC provider) and ``karpenter_controller_policies``
+Also provides two building blocks used downstream: ``ServiceAccountRole`` (a role assumable only by one
+Kubernetes service account, through the cluster's OIDC provider (IRSA) or EKS Pod Identity) and ``karpenter_controller_policies``
 (upstream Karpenter 1.14.1's controller policies: NodeLifecycle, IAMIntegration, EKSIntegration,
 Interruption and ResourceDiscovery, as separate managed policies like upstream; upstream's opt-in
 ZonalShift policy is not shipped because this product does not expose zonal shift). The policies
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cdktf_cdktf_provider_aws.eks_pod_identity_association import EksPodIdentityAssociation
 from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -93,28 +94,53 @@ class Iam(Construct):
                                                         aws.partition, NODE_POLICIES)
 
 
-class IrsaRole(Construct):
-    """An IAM role only one Kubernetes service account can assume (IRSA).
+class ServiceAccountRole(Construct):
+    """An IAM role only one Kubernetes service account can assume: through IRSA or EKS Pod Identity.
 
-    Trust: ``sts:AssumeRoleWithWebIdentity`` from the cluster's OIDC provider, with ``StringEquals``
-    on ``<issuer>:sub = system:serviceaccount:<namespace>:<service_account>`` and
-    ``<issuer>:aud = sts.amazonaws.com``. ``policies`` are attached as customer-managed policies,
-    ``aws_managed`` (names under ``arn:<partition>:iam::aws:policy/``) as AWS-managed ones. Exposes
-    ``role`` (``role.arn`` goes into the service account's annotation) and ``attachments``."""
+    ``pod_identity`` false (IRSA): trust ``sts:AssumeRoleWithWebIdentity`` from the cluster's OIDC
+    provider, ``StringEquals`` on ``<issuer>:sub = system:serviceaccount:<namespace>:<service_account>`` and
+    ``<issuer>:aud = sts.amazonaws.com``; ``role.arn`` goes into the service account's annotation.
+    ``pod_identity`` true (DESIGN fact 29): trust ``pods.eks.amazonaws.com`` with ``sts:AssumeRole`` and
+    ``sts:TagSession``, as narrow as the IRSA trust: ``StringEquals`` on the session tags EKS sets
+    (``aws:RequestTag/eks-cluster-arn``, ``kubernetes-namespace``, ``kubernetes-service-account``; EKS user
+    guide, "Create IAM role with trust policy required by EKS Pod Identity"), so no other cluster's (another
+    region's of the same name included) or service account's association can use the role; plus the
+    **association** (``aws_eks_pod_identity_association``) of the service account with the role, and no
+    annotation. Same role, same logical ids either way: a switch updates the trust in place.
 
-    def __init__(self, scope: Construct, id_: str, *, role_name: str, oidc_provider_arn: str, oidc_issuer_host: str,
-                 namespace: str, service_account: str, policies: dict[str, str] | None = None,
-                 aws_managed: Sequence[str] = (), partition: str = "aws") -> None:
+    ``policies`` are attached as customer-managed policies, ``aws_managed`` (names under
+    ``arn:<partition>:iam::aws:policy/``) as AWS-managed ones. Exposes ``role``, ``attachments``, ``association``
+    (or None) and ``credentials`` (attachments and association: what a pod of the service account needs from
+    before it starts until it is gone)."""
+
+    def __init__(self, scope: Construct, id_: str, *, role_name: str, cluster_name: str, oidc_provider_arn: str,
+                 oidc_issuer_host: str, namespace: str, service_account: str, pod_identity: bool,
+                 cluster_arn: str, policies: dict[str, str] | None = None, aws_managed: Sequence[str] = (),
+                 partition: str = "aws") -> None:
         super().__init__(scope, id_)
-        trust = policy_document(self, "trust", [{
-            "Effect": "Allow",
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Condition": {"StringEquals": {
-                f"{oidc_issuer_host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                f"{oidc_issuer_host}:aud": "sts.amazonaws.com",
-            }},
-        }])
+        if pod_identity:
+            statement = {
+                "Sid": "EksPodIdentity",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Condition": {"StringEquals": {
+                    "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                    "aws:RequestTag/kubernetes-namespace": namespace,
+                    "aws:RequestTag/kubernetes-service-account": service_account,
+                }},
+            }
+        else:
+            statement = {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Condition": {"StringEquals": {
+                    f"{oidc_issuer_host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                    f"{oidc_issuer_host}:aud": "sts.amazonaws.com",
+                }},
+            }
+        trust = policy_document(self, "trust", [statement])
         self.role = IamRole(self, "role", name=role_name, assume_role_policy=trust.json)
         self.policies: dict[str, IamPolicy] = {}
         self.attachments: list[IamRolePolicyAttachment] = _attach(self, self.role, "managed", partition, aws_managed)
@@ -123,6 +149,12 @@ class IrsaRole(Construct):
             self.attachments.append(
                 IamRolePolicyAttachment(self, f"attach-{policy_name}", role=self.role.name, policy_arn=policy.arn))
             self.policies[policy_name] = policy
+        self.association: EksPodIdentityAssociation | None = None
+        if pod_identity:
+            self.association = EksPodIdentityAssociation(
+                self, "pod-identity-association", cluster_name=cluster_name, namespace=namespace,
+                service_account=service_account, role_arn=self.role.arn)
+        self.credentials: list[Construct] = [*self.attachments, *([self.association] if self.association else [])]
 
 
 def karpenter_controller_policies(scope: Construct, id_: str, *, cluster_name: str, aws: AwsContext,

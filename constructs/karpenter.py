@@ -61,7 +61,7 @@ from constructs import Construct
 
 from constructs.addons import Addons
 from constructs.cluster import Cluster
-from constructs.iam import Iam, IrsaRole, karpenter_controller_policies
+from constructs.iam import Iam, ServiceAccountRole, karpenter_controller_policies
 from constructs.network import Network
 from constructs.policy import policy_document
 from model import names
@@ -107,11 +107,11 @@ class Karpenter(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, config: KarpenterConfig, name: str, replicas: int,
                  tags: dict[str, str], network: Network, cluster: Cluster, iam: Iam, addons: Addons,
-                 wait_for_node_cleanup: bool) -> None:
+                 wait_for_node_cleanup: bool, pod_identity: bool = False) -> None:
         super().__init__(scope, id_)
         # what must outlive every Kubernetes object and release here (see the module docstring)
         keep = [*addons.in_cluster, cluster.node_access_entry, *iam.node_role_attachments, cluster.discovery_tag,
-                addons.addons["aws-ebs-csi-driver"], addons.storage_class]
+                addons.addons["aws-ebs-csi-driver"], *addons.ebs_csi_credentials, addons.storage_class]
 
         # ---- interruption handling
         self.queue = SqsQueue(self, "interruption-queue", name=names.derived("queue", name), message_retention_seconds=300,
@@ -142,20 +142,24 @@ class Karpenter(Construct):
                                   arn=self.queue.arn)
 
         # ---- controller identity
-        irsa = IrsaRole(self, "controller", role_name=names.derived("controller_role", name),
-                        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_host=cluster.oidc_issuer_host,
-                        namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-                        policies=karpenter_controller_policies(self, "controller-policy-doc", cluster_name=name,
-                                                               aws=iam.aws, node_role_arn=iam.node_role.arn,
-                                                               queue_arn=self.queue.arn))
-        self.controller_role = irsa.role
+        identity = ServiceAccountRole(
+            self, "controller", role_name=names.derived("controller_role", name), cluster_name=cluster.name,
+            cluster_arn=cluster.arn, oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_host=cluster.oidc_issuer_host, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+            pod_identity=pod_identity,
+            policies=karpenter_controller_policies(self, "controller-policy-doc", cluster_name=name, aws=iam.aws,
+                                                   node_role_arn=iam.node_role.arn, queue_arn=self.queue.arn))
+        self.controller_role = identity.role
+        self.controller_association = identity.association
 
-        keep += irsa.attachments
+        keep += identity.credentials
         namespace = NamespaceV1(self, "namespace", metadata={"name": NAMESPACE}, depends_on=keep)
+        # IRSA: the annotation names the role. Pod Identity: no annotation (the association does it; with both,
+        # the SDKs would take the IRSA web identity first).
+        annotations = {} if pod_identity else {"eks.amazonaws.com/role-arn": self.controller_role.arn}
         service_account = ServiceAccountV1(self, "service-account", metadata={
-            "name": SERVICE_ACCOUNT,
-            "namespace": namespace.metadata.name,
-            "annotations": {"eks.amazonaws.com/role-arn": self.controller_role.arn},
+            "name": SERVICE_ACCOUNT, "namespace": namespace.metadata.name, **({"annotations": annotations}
+                                                                               if annotations else {}),
         }, depends_on=keep)
 
         # ---- Helm releases: CRDs, controller, then NodePools
@@ -163,7 +167,8 @@ class Karpenter(Construct):
                        version=config.version, namespace=namespace.metadata.name, wait=True,
                        timeout=config.helm_timeout_seconds, cleanup_on_fail=True, depends_on=keep)
         values = controller_values(name=name, endpoint=cluster.endpoint, queue_name=self.queue.name,
-                                   replicas=replicas, service_account=SERVICE_ACCOUNT, config=config)
+                                   replicas=replicas, service_account=SERVICE_ACCOUNT, config=config,
+                                   pod_credentials="pod_identity" if pod_identity else "irsa")
         self.release = Release(
             self, "release", name="karpenter", repository=CHART_REPOSITORY, chart="karpenter",
             version=config.version, namespace=namespace.metadata.name, skip_crds=True,

@@ -28,6 +28,19 @@ CONTROLLER_TOLERATION = {"key": CONTROLLER_TAINT["key"], "operator": "Exists", "
 
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 
+PRIVATE_ENDPOINT_WARNING = (
+    "cluster.endpoint_public_access is false with the cloud backend: Terraform Cloud's remote runners are outside "
+    "every VPC, so from the apply that turns the public endpoint off, every plan fails on every Kubernetes and Helm "
+    "resource unless the workspace runs on an agent pool (Execution mode Agent) whose agents reach the private "
+    "endpoint: agents in the VPC or in a network routed to it, with their CIDR in cluster.private_access_cidrs "
+    "(README: Terraform Cloud)")
+"""Said at synth (stacks/config.py ``support_warning``) and at every plan (a ``check`` block, constructs/cluster.py)."""
+
+
+def cidr_key(cidr: str) -> str:
+    """A logical-id key for a CIDR (``10-20-0-0-16``): keyed by the network, never by its list position."""
+    return cidr.replace(".", "-").replace("/", "-")
+
 
 def admin_key(arn: str) -> str:
     """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``).
@@ -71,11 +84,26 @@ class ClusterConfig(Model):
         description="Plan a version past the end of EKS extended support. Only for an existing cluster that AWS has "
         "not yet auto-upgraded, while you step it up; EKS creates no new cluster at such a version.")
     endpoint_public_access: bool = Field(
-        True, description="Expose the API endpoint publicly (restricted by public_access_cidrs); the deployer and Terraform Cloud need it."
-    )
+        True,
+        description="Expose the API endpoint publicly (restricted by public_access_cidrs). false: the API is "
+        "reachable only through the VPC, so every later plan must run where the private endpoint is reachable (a "
+        "Terraform Cloud agent or CI runner in the VPC or a network routed to it, a VPN; list its CIDR in "
+        "private_access_cidrs); Terraform Cloud's own runners are outside every VPC.")
     public_access_cidrs: tuple[Cidr, ...] = Field(
         ("0.0.0.0/0",), min_length=1, description="CIDRs allowed to reach the public API endpoint."
     )
+    private_access_cidrs: tuple[Cidr, ...] = Field(
+        (),
+        description="Networks outside the VPC's own nodes that reach the private API endpoint (a peered or "
+        "transit-gateway network, a VPN, the subnet of a Terraform Cloud agent or CI runner): one HTTPS (443) ingress "
+        "rule each on the cluster security group. Adding or removing one changes only its rule.")
+    pod_credentials: Literal["irsa", "pod_identity"] = Field(
+        "irsa",
+        description="How the platform's own controllers (Karpenter, the EBS CSI driver) get AWS credentials. irsa: "
+        "a role trusting the cluster's OIDC provider, named in the service account's annotation. pod_identity: EKS "
+        "Pod Identity (the eks-pod-identity-agent add-on, an association per service account, a role trusting "
+        "pods.eks.amazonaws.com). Either way the OIDC provider stays, for your own IRSA roles; a switch restarts "
+        "the Karpenter and EBS CSI controllers and replaces no node.")
     admin_principal_arns: tuple[Annotated[str, StringConstraints(pattern=PRINCIPAL_ARN_PATTERN)], ...] = Field(
         (),
         description="IAM roles/users given cluster-admin (an EKS access entry with AmazonEKSClusterAdminPolicy). "
@@ -88,7 +116,7 @@ class ClusterConfig(Model):
     node_min_size: int = Field(2, ge=1, description="Controller node group minimum size.")
     node_max_size: int = Field(3, ge=1, description="Controller node group maximum size.")
     node_disk_size_gb: int = Field(50, ge=20, le=1000, description="Root volume of controller nodes, GiB.")
-    addon_versions: dict[Literal["vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"],
+    addon_versions: dict[Literal["vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "eks-pod-identity-agent"],
                          Annotated[str, StringConstraints(pattern=ADDON_VERSION_PATTERN)]] = Field(
         default_factory=dict,
         description="EKS add-on versions that replace the pinned ones for cluster.version (model/versions.py), "
@@ -106,6 +134,14 @@ class ClusterConfig(Model):
     @classmethod
     def _public(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return _public_cidrs(v)
+
+    @field_validator("private_access_cidrs")
+    @classmethod
+    def _unique_cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        keys = [str(ipaddress.IPv4Network(c)) for c in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError("lists the same network twice; keep one")
+        return v
 
     @field_validator("node_instance_type")
     @classmethod

@@ -344,10 +344,23 @@ def node_pool(pool_name: str, pool: NodePoolConfig) -> dict[str, Any]:
     return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": pool_name}, "spec": spec}
 
 
+POD_CREDENTIALS_ANNOTATION = "platform/pod-credentials"
+"""A pod-template annotation naming the credential mode, set with Pod Identity only: EKS injects credentials
+when a pod is created, so a switch must restart the controllers that use them (a changed pod template rolls
+its Deployment); IRSA, the default, sets none, so an existing IRSA environment's pods are untouched."""
+
+
+def pod_credentials_annotations(pod_credentials: str) -> dict[str, str]:
+    """``{annotation: mode}`` for the pod templates of the platform's controllers, or ``{}`` under IRSA."""
+    return {POD_CREDENTIALS_ANNOTATION: pod_credentials} if pod_credentials != "irsa" else {}
+
+
 def controller_values(*, name: str, endpoint: str, queue_name: str, replicas: int, service_account: str,
-                      config: KarpenterConfig) -> dict[str, Any]:
-    """Values for the karpenter chart. Every key exists in the 1.14.1 chart's values.yaml."""
+                      config: KarpenterConfig, pod_credentials: str = "irsa") -> dict[str, Any]:
+    """Values for the karpenter chart. Every key exists in the 1.14.1 chart's values.yaml. The service account
+    is the stack's (``serviceAccount.create: false``): no IRSA annotation in the values in either mode."""
     resources = {"cpu": config.controller_resources.cpu, "memory": config.controller_resources.memory}
+    annotations = pod_credentials_annotations(pod_credentials)
     return {
         "settings": {"clusterName": name, "clusterEndpoint": endpoint, "interruptionQueue": queue_name},
         "serviceAccount": {"create": False, "name": service_account},
@@ -358,6 +371,7 @@ def controller_values(*, name: str, endpoint: str, queue_name: str, replicas: in
         "tolerations": [dict(CONTROLLER_TOLERATION)],
         "controller": {"resources": {"requests": resources, "limits": resources}},
         "logLevel": config.log_level,
+        **({"podAnnotations": annotations} if annotations else {}),
     }
 
 

@@ -329,24 +329,28 @@ NVIDIA_DEVICE_PLUGIN_VERSION = "0.19.2"
 # table yet: the version a new 1.36 cluster got in 2026-09). vpc-cni and the EBS CSI driver are not
 # tied to one Kubernetes minor (the user guide lists one vpc-cni version for every minor): the versions
 # a new 1.36 cluster got as EKS's default in 2026-09, kept for every minor so a step never moves them.
+# eks-pod-identity-agent (installed with ``cluster.pod_credentials: pod_identity`` only) is not tied to a
+# Kubernetes minor either: v1.3.10-eksbuild.2 is the version awslabs/cdk-eks-blueprints pins for every minor
+# 1.31-1.35 (lib/addons/eks-pod-identity-agent, 2026), kept for 1.30 and 1.36 likewise.
 # Override any of them with ``cluster.addon_versions``.
 EKS_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver")
-_VPC_CNI, _EBS_CSI = "v1.22.4-eksbuild.3", "v1.63.1-eksbuild.1"
+POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+_VPC_CNI, _EBS_CSI, _AGENT = "v1.22.4-eksbuild.3", "v1.63.1-eksbuild.1", "v1.3.10-eksbuild.2"
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
     "1.30": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.30.14-eksbuild.28", "coredns": "v1.11.4-eksbuild.24",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
     "1.31": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.31.14-eksbuild.20", "coredns": "v1.11.4-eksbuild.24",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
     "1.32": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.32.13-eksbuild.16", "coredns": "v1.11.4-eksbuild.33",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
     "1.33": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.33.10-eksbuild.13", "coredns": "v1.13.2-eksbuild.4",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
     "1.34": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.34.6-eksbuild.13", "coredns": "v1.13.2-eksbuild.7",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
     "1.35": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.35.3-eksbuild.13", "coredns": "v1.14.2-eksbuild.4",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
     "1.36": {"vpc-cni": _VPC_CNI, "kube-proxy": "v1.36.0-eksbuild.14", "coredns": "v1.14.3-eksbuild.16",
-             "aws-ebs-csi-driver": _EBS_CSI},
+             "aws-ebs-csi-driver": _EBS_CSI, POD_IDENTITY_AGENT: _AGENT},
 }
 
 
@@ -356,7 +360,13 @@ def addon_versions(k8s: str, overrides: dict[str, str] | None = None) -> dict[st
     return {**ADDON_VERSIONS.get(k8s, {}), **(overrides or {})}
 
 
-def missing_addon_pins(k8s: str, overrides: dict[str, str] | None = None) -> list[str]:
-    """The add-ons with no version for Kubernetes ``k8s``, neither pinned nor in ``overrides``."""
+def installed_addons(pod_identity: bool) -> tuple[str, ...]:
+    """The EKS add-ons a stack installs: ``EKS_ADDONS``, after the Pod Identity agent with Pod Identity."""
+    return (POD_IDENTITY_AGENT, *EKS_ADDONS) if pod_identity else EKS_ADDONS
+
+
+def missing_addon_pins(k8s: str, overrides: dict[str, str] | None = None,
+                       addons: tuple[str, ...] = EKS_ADDONS) -> list[str]:
+    """The ``addons`` with no version for Kubernetes ``k8s``, neither pinned nor in ``overrides``."""
     pinned = addon_versions(k8s, overrides)
-    return [a for a in EKS_ADDONS if a not in pinned]
+    return [a for a in addons if a not in pinned]

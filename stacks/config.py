@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, StringConstraints, ValidationError, 
 
 from model import aws, names, versions
 from model.base import FORMAT_HINTS, Model, hint
-from model.cluster import ClusterConfig
+from model.cluster import PRIVATE_ENDPOINT_WARNING, ClusterConfig
 from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
 from model.tags import MAX_USER_TAGS, STACK_TAG_KEYS, Tags  # noqa: F401  (re-exported for the tests)
@@ -208,6 +208,11 @@ class StackConfig(Model):
         return versions.addon_versions(self.cluster.version, self.cluster.addon_versions)
 
     @property
+    def pod_identity(self) -> bool:
+        """Whether the platform's controllers get their AWS credentials through EKS Pod Identity (else IRSA)."""
+        return self.cluster.pod_credentials == "pod_identity"
+
+    @property
     def kubernetes_auth_mode(self) -> str:
         if self.kubernetes_auth.mode:
             return self.kubernetes_auth.mode
@@ -267,7 +272,8 @@ def version_problem(cfg: StackConfig, today: _dt.date) -> str | None:
         return (f"karpenter.ami_alias {alias} has AL2023 AMIs for Kubernetes {amis[0]} to {amis[1]} only, so Karpenter "
                 f"would find no AMI for {k8s} and launch no node; {fix}"
                 + (f" (the oldest known release for {k8s} is {oldest})" if oldest and oldest != newest_ami else ""))
-    missing = versions.missing_addon_pins(k8s, cfg.cluster.addon_versions)
+    missing = versions.missing_addon_pins(k8s, cfg.cluster.addon_versions,
+                                          versions.installed_addons(cfg.pod_identity))
     if missing:
         return (f"cluster.version {k8s} has no pinned version of the EKS add-ons {', '.join(missing)} "
                 f"(model/versions.py); set them in cluster.addon_versions (aws eks describe-addon-versions "
@@ -288,7 +294,16 @@ def support_warning(cfg: StackConfig, today: _dt.date | None = None) -> str | No
                f"model/versions.py AMI_RELEASE_VERSIONS): it gets EKS's newest AMI at creation and moves only with "
                f"cluster.version; use {known} to keep every node on one release.")
     version = _version_warning(cfg, today)
-    return "\n".join(w for w in (version, ami) if w) or None
+    return "\n".join(w for w in (version, ami, private_endpoint_warning(cfg)) if w) or None
+
+
+def private_endpoint_warning(cfg: StackConfig) -> str | None:
+    """One line when a Terraform Cloud environment turns the public API endpoint off (else None): Terraform
+    Cloud's own runners are outside every VPC, so after that apply every plan needs an agent pool inside it.
+    The stack says the same at every plan (a ``check`` block, constructs/cluster.py)."""
+    if cfg.backend.type != "cloud" or cfg.cluster.endpoint_public_access:
+        return None
+    return f"warning: {cfg.name}: {PRIVATE_ENDPOINT_WARNING}."
 
 
 def _version_warning(cfg: StackConfig, today: _dt.date) -> str | None:

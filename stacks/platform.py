@@ -64,17 +64,19 @@ class PlatformStack(TerraformStack):
         self.iam = Iam(self, "iam", name=config.name, aws=aws, kms_key_arn=self.key.arn)
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
                                network=self.network, iam=self.iam, kms_key_arn=self.key.arn,
-                               release_version=config.node_release_version)
+                               release_version=config.node_release_version,
+                               remote_runners=config.backend.type == "cloud")
         self.add_override("import", self.cluster.imports)
         self.preflight = Preflight(self, "preflight", config=config.preflight, name=config.name, region=config.region,
                                    network=self.network, cluster=self.cluster, cluster_config=config.cluster,
                                    karpenter_config=config.karpenter)
-        if self.preflight.checks:
-            self.add_override("check", self.preflight.checks)
+        checks = {**self.preflight.checks, **self.cluster.checks}
+        if checks:
+            self.add_override("check", checks)
         self._kubernetes_providers(config)
         self.addons = Addons(self, "addons", name=config.name, network=self.network, cluster=self.cluster,
                              iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus,
-                             versions=config.addon_versions)
+                             versions=config.addon_versions, pod_identity=config.pod_identity)
         # The nodes Karpenter launches carry the identity tags and karpenter.node_tags only: the
         # EC2NodeClass's spec.tags is in Karpenter's drift hash, so an organisation tag edit would
         # otherwise replace every node (DESIGN fact 21).
@@ -82,7 +84,8 @@ class PlatformStack(TerraformStack):
         self.karpenter = Karpenter(self, "karpenter", config=config.karpenter, name=config.name,
                                    replicas=config.karpenter_replicas, tags=node_tags, network=self.network,
                                    cluster=self.cluster, iam=self.iam, addons=self.addons,
-                                   wait_for_node_cleanup=config.kubernetes_auth_mode == "exec")
+                                   wait_for_node_cleanup=config.kubernetes_auth_mode == "exec",
+                                   pod_identity=config.pod_identity)
         self.teardown: Teardown | None = None
         if config.kubernetes_auth_mode == "exec":  # needs the aws CLI and kubectl where Terraform runs
             in_cluster = [self.karpenter.nodepools_release, self.addons.storage_class,
@@ -197,7 +200,8 @@ class PlatformStack(TerraformStack):
             "private_subnet_ids": (net.private_subnet_ids, "Private (node) subnet IDs, in AZ order"),
             "public_subnet_ids": (net.public_subnet_ids, "Public (load balancer) subnet IDs, in AZ order"),
             "karpenter_node_role_arn": (iam.node_role.arn, "IAM role of the nodes Karpenter launches"),
-            "karpenter_controller_role_arn": (self.karpenter.controller_role.arn, "IRSA role of the Karpenter controller"),
+            "karpenter_controller_role_arn": (self.karpenter.controller_role.arn,
+                                              "IAM role of the Karpenter controller (IRSA or Pod Identity)"),
             "karpenter_interruption_queue_name": (self.karpenter.queue.name, "SQS interruption queue name"),
         }
         for name, (value, description) in outputs.items():

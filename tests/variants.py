@@ -51,16 +51,18 @@ def longest_name(base: StackConfig, limit: int = 1024) -> str:
 def _variants() -> dict[str, StackConfig]:
     dev = load_config(ENVIRONMENTS_DIR / "dev.yaml")
     return {
-        "t-cloud": load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
+        # the Terraform Cloud example behind an agent pool: the public endpoint off, the agents' subnet let in
+        "t-cloud": _override(load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
+                             cluster={"endpoint_public_access": False, "private_access_cidrs": ["10.20.0.0/24"]}),
         # every other non-default branch of dev at once (one stack, not one per branch: each stack
         # costs the session ~0.25 s): two explicit AZs with a NAT per AZ, the local backend, the
-        # emulator switch, the preflight without quota reads, and the newer Kubernetes/Karpenter pair
+        # emulator switch, the preflight without quota reads, EKS Pod Identity, and the newer Kubernetes/Karpenter pair
         # the longest cluster name the config accepts (tests/test_limits.py checks AWS's name and
         # policy size limits at it)
         "t-alt": _override(dev, name=longest_name(dev),
                            network={"availability_zones": ["us-west-2a", "us-west-2b"], "single_nat_gateway": False},
                            backend={"type": "local"}, emulator={"enabled": True}, preflight={"quotas": False},
-                           cluster={"version": "1.32"}, karpenter={"version": "1.2.1"}),
+                           cluster={"version": "1.32", "pod_credentials": "pod_identity"}, karpenter={"version": "1.2.1"}),
     }
 
 
