@@ -17,7 +17,13 @@ identities need, or Terraform may tear it down first:
 - the pod-networking add-ons (``aws_eks_addon`` vpc-cni, kube-proxy, coredns): without them the
   controller cannot reach AWS or the API server while it uninstalls;
 - for a Helm release that runs under an IRSA role (it references the role, or a service account
-  annotated with it): that role's ``aws_iam_role_policy_attachment``s and inline policies.
+  annotated with it): that role's ``aws_iam_role_policy_attachment``s and inline policies;
+- with EKS Pod Identity: the ``eks-pod-identity-agent`` add-on (it serves every pod's credentials); for a
+  Helm release that runs as or after one of the platform's service accounts (Karpenter, its NodePools)
+  EVERY ``aws_eks_pod_identity_association`` (Karpenter's, and the EBS CSI controller's, which detaches
+  volumes while nodes drain); and for a Helm release whose service account (``serviceAccount.name`` in its values, in its
+  namespace) has an association: that association's role's policy attachments and inline policies. Found
+  from the service account's name, not from the release's edges, so a missing ``depends_on`` is caught.
 
 The graph has an edge A -> B when A's ``depends_on`` names B, when any attribute of A (strings,
 lists, nested blocks, function arguments) holds a ``${...}`` expression naming ``B`` (``type.name``
@@ -34,6 +40,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from tests.iam_policies import expressions
 from tests.variants import VARIANTS
@@ -207,6 +214,38 @@ def irsa_roles_used(doc: dict, graph: Graph, address: str) -> set[str]:
     return (direct | via_accounts) & irsa
 
 
+def _release_service_account(body: dict) -> tuple[str, str] | None:
+    """``(namespace, service account)`` a Helm release's pods run as (``serviceAccount.name`` in its values)."""
+    for values in body.get("values") or []:
+        name = ((yaml.safe_load(values) or {}).get("serviceAccount") or {}).get("name")
+        if name:
+            return body.get("namespace", "default"), name
+    return None
+
+
+def _literal_namespace(doc: dict, graph: Graph, namespace: str) -> str:
+    for dep in references(namespace, set(graph)):
+        if dep.startswith("kubernetes_namespace"):
+            return _res(doc, dep.split(".")[0])[dep.split(".")[1]]["metadata"]["name"]
+    return namespace
+
+
+def pod_identity_needs(doc: dict, graph: Graph) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """What every in-cluster resource needs with Pod Identity (the agent add-on, every association), and
+    ``{(namespace, service account): association address}``."""
+    needs: dict[str, str] = {}
+    for name, body in _res(doc, "aws_eks_addon").items():
+        if body.get("addon_name") == "eks-pod-identity-agent":
+            needs[f"aws_eks_addon.{name}"] = "the Pod Identity agent add-on"
+    by_account = {}
+    for name, body in _res(doc, "aws_eks_pod_identity_association").items():
+        address = f"aws_eks_pod_identity_association.{name}"
+        namespace = _literal_namespace(doc, graph, body["namespace"])
+        needs[address] = f"Pod Identity association of {namespace}/{body['service_account']}"
+        by_account[(namespace, body["service_account"])] = address
+    return needs, by_account
+
+
 def requirements(doc: dict, graph: Graph) -> dict[str, dict[str, str]]:
     """``{protected address: {address it must transitively depend on: why}}``."""
     network: dict[str, str] = {}
@@ -256,15 +295,29 @@ def requirements(doc: dict, graph: Graph) -> dict[str, dict[str, str]]:
         if body.get("addon_name") in ("vpc-cni", "kube-proxy", "coredns"):
             nodes[f"aws_eks_addon.{name}"] = f"pod-networking add-on {body['addon_name']}"
 
+    pod_identity, associations = pod_identity_needs(doc, graph)
+    agent = {a: why for a, why in pod_identity.items() if a.startswith("aws_eks_addon.")}
     out: dict[str, dict[str, str]] = {}
     after = set(after_cluster_waiters(doc, graph))
     for address in protected(doc):
         if address in after:  # runs once the cluster and its nodes are gone: its needs are checked apart
             continue
-        need = {**network, **nodes}
+        need = {**network, **nodes, **agent}
+        if address.startswith("helm_release.") and any(a.startswith("kubernetes_service_account")
+                                                        for a in closure(graph, address)):
+            need.update(pod_identity)  # runs as (or after) a platform service account: Karpenter, its NodePools
         if address.startswith("helm_release."):
             for role in sorted(irsa_roles_used(doc, graph, address)):
                 need.update({a: f"IRSA {why}" for a, why in _role_permissions(doc, graph, role).items()})
+            body = _res(doc, "helm_release")[address.split(".", 1)[1]]
+            account = _release_service_account(body)
+            if account:
+                account = (_literal_namespace(doc, graph, account[0]), account[1])
+            association = associations.get(account) if account else None
+            if association:
+                assoc_body = _res(doc, "aws_eks_pod_identity_association")[association.split(".", 1)[1]]
+                for role in references(assoc_body["role_arn"], set(graph)):
+                    need.update({a: f"Pod Identity {why}" for a, why in _role_permissions(doc, graph, role).items()})
         need.pop(address, None)
         out[address] = need
     return out
@@ -331,8 +384,13 @@ def test_releases_and_kubernetes_objects_outlive_nothing_they_need_on_destroy(sy
     karpenter = [a for a in required if a.startswith("helm_release.")
                  and _res(doc, "helm_release")[a.split(".", 1)[1]].get("chart") == "karpenter"]
     assert len(karpenter) == 1, f"expected one Karpenter release, found {karpenter}"
-    irsa = [dep for dep, why in required[karpenter[0]].items() if why.startswith("IRSA policy attachment")]
-    assert irsa, f"{karpenter[0]} runs under no IRSA role with policy attachments: the check lost track of its identity"
+    identity = [dep for dep, why in required[karpenter[0]].items()
+                if why.startswith(("IRSA policy attachment", "Pod Identity policy attachment"))]
+    assert identity, (f"{karpenter[0]} runs under no IRSA or Pod Identity role with policy attachments: the check "
+                      "lost track of its identity")
+    if "aws_eks_pod_identity_association" in doc["resource"]:
+        assert any(why == "the Pod Identity agent add-on" for why in required[karpenter[0]].values())
+        assert sum(why.startswith("Pod Identity association") for why in required[karpenter[0]].values()) == 2
     assert any(dep.startswith("aws_nat_gateway.") for dep in required[karpenter[0]])
     lines = missing_edges(graph, required)
     if lines:
@@ -533,3 +591,30 @@ def test_destroy_time_waiters_are_protected():
                                          "create-only": {"provisioner": [{"local-exec": {"command": "true"}}]}}
     assert destroy_waiters(doc) == ["terraform_data.wait"]
     assert "terraform_data.wait" in requirements(doc, dependency_graph(doc))
+
+
+def test_pod_identity_agent_and_associations_must_outlive_the_releases():
+    """With Pod Identity the release's role is found from its service account's association (not from its
+    edges): a release that does not wait for the agent, its association or its role's policies is named."""
+    doc = _toy()
+    res = doc["resource"]
+    res["aws_eks_addon"] = {"agent": {"addon_name": "eks-pod-identity-agent", "cluster_name": "${aws_eks_cluster.c.name}"}}
+    res["aws_eks_pod_identity_association"] = {"k": {"cluster_name": "${aws_eks_cluster.c.name}", "namespace": "karpenter",
+                                                     "service_account": "karpenter", "role_arn": "${aws_iam_role.irsa.arn}"}}
+    res["kubernetes_service_account_v1"]["sa"]["metadata"] = {"name": "karpenter", "namespace": "karpenter"}
+    karpenter = res["helm_release"]["karpenter"]
+    karpenter.update(namespace="karpenter", values=["serviceAccount:\n  name: karpenter\n"])
+    karpenter["depends_on"] = ["kubernetes_service_account_v1.sa"]
+    del res["helm_release"]["other"]
+    graph = dependency_graph(doc)
+    required = requirements(doc, graph)
+    assert required["helm_release.karpenter"]["aws_iam_role_policy_attachment.irsa-a"] == (
+        "Pod Identity policy attachment of aws_iam_role.irsa")
+    missing = {line.split("  (")[0] for line in missing_edges(graph, required) if line.startswith("helm_release.")}
+    assert missing == {"helm_release.karpenter -> aws_eks_addon.agent",
+                       "helm_release.karpenter -> aws_eks_pod_identity_association.k",
+                       "helm_release.karpenter -> aws_iam_role_policy_attachment.irsa-a"}, missing
+    karpenter["depends_on"] += ["aws_eks_addon.agent", "aws_eks_pod_identity_association.k",
+                                "aws_iam_role_policy_attachment.irsa-a"]
+    graph = dependency_graph(doc)
+    assert not [line for line in missing_edges(graph, requirements(doc, graph)) if line.startswith("helm_release.")]

@@ -201,8 +201,8 @@ def _kinds(deps: list[str]) -> dict[str, int]:
 def test_karpenter_release_depends_on_what_it_needs_to_run_and_to_uninstall(env_json):
     """To run: cluster, node group, node access, service account, CRDs, its IAM (five policies), the
     security group's discovery tag. To uninstall (finalizers call EC2/IAM): the egress path, the
-    add-ons (pod networking; EBS CSI and its StorageClass, which detach volumes) and the node role's
-    policies too."""
+    add-ons (pod networking; EBS CSI with its role's policy and its StorageClass, which detach volumes) and
+    the node role's policies too."""
     deps = _release(env_json, "karpenter_release")["depends_on"]
     kinds = _kinds(deps)
     nats = len(resources(env_json, "aws_nat_gateway"))
@@ -210,7 +210,7 @@ def test_karpenter_release_depends_on_what_it_needs_to_run_and_to_uninstall(env_
     assert kinds == {"aws_eks_cluster": 1, "kubernetes_service_account_v1": 1, "helm_release": 1,
                      "aws_internet_gateway": 1, "aws_nat_gateway": nats, "aws_route": 1 + azs,
                      "aws_route_table_association": 2 * azs, "aws_eks_node_group": 1, "aws_eks_access_entry": 1,
-                     "aws_iam_role_policy_attachment": 4 + 5, "aws_eks_addon": 4, "aws_ec2_tag": 1,
+                     "aws_iam_role_policy_attachment": 4 + 5 + 1, "aws_eks_addon": 4, "aws_ec2_tag": 1,
                      "kubernetes_storage_class_v1": 1}
     assert any("crd-release" in d for d in deps)
 
