@@ -116,3 +116,32 @@ def test_nvidia_device_plugin_runs_only_on_nvidia_gpu_nodes_whatever_their_taint
 ])
 def test_the_device_plugin_is_installed_only_when_a_pool_can_launch_nvidia_gpus(pool, gpu):
     assert KarpenterConfig(nodepools={"x": pool}).may_launch_nvidia_gpus is gpu
+
+
+def test_pod_identity_installs_the_pinned_agent_on_every_node_and_the_ebs_driver_without_irsa(synth):
+    """Pod Identity (t-alt): the eks-pod-identity-agent add-on at the pin for the cluster's minor, tolerating
+    every taint (a DaemonSet: the controller nodes, where Karpenter and the EBS CSI controller run, included);
+    the EBS CSI add-on names no IRSA role, waits for its association and the agent, and its controller's pod
+    template names the mode (a switch restarts it, so it picks up the new credentials)."""
+    from model.versions import ADDON_VERSIONS
+
+    doc = synth["t-alt"]
+    addons = _addons(doc)
+    assert sorted(addons) == sorted((*ADDONS, "eks-pod-identity-agent"))
+    agent = addons["eks-pod-identity-agent"]
+    assert agent["addon_version"] == ADDON_VERSIONS["1.32"]["eks-pod-identity-agent"] == "v1.3.10-eksbuild.2"
+    assert json.loads(agent["configuration_values"]) == {"tolerations": [{"operator": "Exists"}]}
+    ebs = addons["aws-ebs-csi-driver"]
+    assert "service_account_role_arn" not in ebs
+    (association_key,) = [k for k, a in resources(doc, "aws_eks_pod_identity_association").items()
+                          if a["service_account"] == "ebs-csi-controller-sa"]
+    agent_key = next(k for k, a in resources(doc, "aws_eks_addon").items() if a["addon_name"] == "eks-pod-identity-agent")
+    assert {f"aws_eks_pod_identity_association.{association_key}", f"aws_eks_addon.{agent_key}"} <= set(ebs["depends_on"])
+    controller = json.loads(ebs["configuration_values"])["controller"]
+    assert controller["podAnnotations"] == {"platform/pod-credentials": "pod_identity"}
+    # IRSA (the default): no agent, the role on the add-on, no annotation (an existing environment's pods stay)
+    for stack in ("dev", "prod"):
+        irsa = _addons(synth[stack])
+        assert "eks-pod-identity-agent" not in irsa
+        assert irsa["aws-ebs-csi-driver"]["service_account_role_arn"].startswith("${aws_iam_role.")
+        assert "podAnnotations" not in json.loads(irsa["aws-ebs-csi-driver"]["configuration_values"])["controller"]

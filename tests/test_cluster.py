@@ -199,3 +199,30 @@ def test_irsa_trusts_read_the_issuer_from_the_oidc_provider(synth):
         for condition in statement["condition"]:
             assert condition["variable"].startswith(
                 f'${{replace(aws_iam_openid_connect_provider.{provider}.url, "https://", "")}}:')
+
+
+def test_private_access_cidrs_open_https_on_the_cluster_security_group(synth):
+    """t-cloud (the Terraform Cloud example behind an agent pool): one 443 ingress rule per listed network on
+    the EKS-created cluster security group (where the private endpoint's interfaces are), keyed by the
+    network; none where the list is empty."""
+    doc = synth["t-cloud"]
+    cluster_key = next(iter(resources(doc, "aws_eks_cluster")))
+    assert one(doc, "aws_eks_cluster")["vpc_config"]["endpoint_public_access"] is False
+    rules = resources(doc, "aws_vpc_security_group_ingress_rule")
+    assert list(rules) == [k for k in rules if "private-api-10-20-0-0-24" in k] and len(rules) == 1
+    (rule,) = rules.values()
+    assert rule["security_group_id"] == f"${{aws_eks_cluster.{cluster_key}.vpc_config[0].cluster_security_group_id}}"
+    assert (rule["cidr_ipv4"], rule["ip_protocol"], rule["from_port"], rule["to_port"]) == ("10.20.0.0/24", "tcp", 443, 443)
+    for stack in ("dev", "prod", "t-alt"):
+        assert "aws_vpc_security_group_ingress_rule" not in synth[stack]["resource"]
+
+
+def test_a_cloud_environment_without_a_public_endpoint_is_warned_at_every_plan(synth):
+    """Terraform Cloud's runners are outside every VPC: a check block (a warning, not an error) says at every
+    plan that only an agent pool that reaches the private endpoint can plan it; no such warning elsewhere."""
+    check = synth["t-cloud"]["check"]["private-endpoint"]
+    (assertion,) = check["assert"]
+    assert assertion["condition"] == "${false}"
+    assert "agent pool" in assertion["error_message"] and "cluster.private_access_cidrs" in assertion["error_message"]
+    for stack in ("dev", "prod", "t-alt"):
+        assert "private-endpoint" not in synth[stack].get("check", {})

@@ -99,6 +99,10 @@ BAD_INPUTS = [
     ({"karpenter": {"version": "v1.1"}}, "karpenter.version", "such as 1.14.1"),
     ({"backend": {"type": "s3"}}, "backend.bucket", "required"),
     ({"backend": {"type": "gcs"}}, "backend", "type must be one of 's3', 'cloud', 'local'"),
+    ({"cluster": {"pod_credentials": "pod-identity"}}, "cluster.pod_credentials", "must be one of 'irsa' or 'pod_identity'"),
+    ({"cluster": {"private_access_cidrs": ["10.20.0.0/24", "10.20.0.0/24"]}}, "cluster.private_access_cidrs",
+     "lists the same network twice; keep one"),
+    ({"cluster": {"private_access_cidrs": ["10.20.0.1/24"]}}, "cluster.private_access_cidrs", "host bits zero"),
     # versions: Karpenter too old and too new for the cluster, AMI releases, the EKS calendar
     ({"karpenter": {"version": "1.1.0"}}, "karpenter.version 1.1.0 supports Kubernetes 1.26 to 1.31, not cluster.version 1.36",
      "set karpenter.version to 1.13.0 or later"),
@@ -294,6 +298,31 @@ def test_support_calendar_warns_with_the_version_to_move_to():
     older_ami = StackConfig.model_validate(_merge(MINIMAL, {"karpenter": {"ami_alias": "al2023@v20260618"}}))
     (ami_line,) = support_warning(older_ami, today).splitlines()  # one line per warning
     assert "controller node group cannot follow karpenter.ami_alias al2023@v20260618" in ami_line
+
+
+def test_a_cloud_environment_that_turns_the_public_endpoint_off_is_warned_at_synth():
+    """Terraform Cloud's remote runners are outside every VPC: one warning line naming agent pools and the
+    config key for the agents' network; none with the public endpoint on, or for another backend."""
+    cloud = {"backend": {"type": "cloud", "organization": "o", "workspace": "w"}}
+    private = {"cluster": {"endpoint_public_access": False}}
+    (line,) = support_warning(StackConfig.model_validate(_merge(_merge(MINIMAL, cloud), private))).splitlines()
+    assert line.startswith("warning: demo: cluster.endpoint_public_access is false with the cloud backend")
+    assert "agent pool" in line and "cluster.private_access_cidrs" in line
+    assert support_warning(StackConfig.model_validate(_merge(MINIMAL, cloud))) is None
+    assert support_warning(StackConfig.model_validate(_merge(MINIMAL, private))) is None
+
+
+def test_pod_identity_needs_a_pinned_agent_and_irsa_stays_the_default():
+    """The default stays IRSA (the seed's); Pod Identity needs a pin for the agent add-on, which every minor
+    EKS creates has, and which cluster.addon_versions can override."""
+    from model import versions
+
+    assert StackConfig.model_validate(MINIMAL).cluster.pod_credentials == "irsa"
+    pod = StackConfig.model_validate(_merge(MINIMAL, {"cluster": {"pod_credentials": "pod_identity"}}))
+    assert pod.pod_identity and pod.addon_versions["eks-pod-identity-agent"] == "v1.3.10-eksbuild.2"
+    for k8s in versions.ADDON_VERSIONS:
+        assert versions.missing_addon_pins(k8s, addons=versions.installed_addons(True)) == [], k8s
+    assert versions.missing_addon_pins("1.36", {}, ("eks-pod-identity-agent", "nope")) == ["nope"]
 
 
 def test_addon_versions_are_pinned_per_minor_and_overridable():

@@ -312,3 +312,20 @@ def test_a_manifest_helm_reads_differently_is_caught(synth, helm):
     assert by_kind_name(objects) != by_kind_name(built)
     pool = by_kind_name(objects)[("NodePool", built[1]["metadata"]["name"])]
     assert pool["spec"]["template"]["metadata"]["labels"]["spot"] is True
+
+
+def test_pod_identity_controller_renders_without_a_role_annotation(synth, helm):
+    """The 1.14.1 chart rendered with t-alt's values (Pod Identity): the chart creates no service account
+    (the stack's, which has no annotation), nothing rendered names an IAM role, and the pod template carries
+    the mode annotation that restarts the controller on a switch. podAnnotations exists in the chart."""
+    chart_values = load_yaml((CHART_1_14_1 / "values.yaml").read_text())
+    assert chart_values["podAnnotations"] == {}
+    doc = synth["t-alt"]
+    (values,) = karpenter_release(doc)["values"]
+    objects = helm.template(CHART_1_14_1, [values], release="karpenter", namespace="karpenter",
+                            kube_version="1.32", skip_crds=True)
+    assert not [o for o in objects if o["kind"] == "ServiceAccount"]
+    assert "eks.amazonaws.com/role-arn" not in yaml.safe_dump(objects)
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["platform/pod-credentials"] == "pod_identity"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "karpenter"

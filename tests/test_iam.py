@@ -403,3 +403,39 @@ def test_only_read_statements_use_a_wildcard_resource(env_json):
             continue
         for arn in stmt["resources"]:
             assert arn.startswith("${") or f":{region}:" in arn or f":iam::{A}:" in arn, (sid, arn)
+
+
+def test_pod_identity_trust_is_limited_to_one_service_account_of_one_cluster(synth):
+    """Pod Identity (t-alt): the same role (same logical id: a switch updates its trust in place) trusts
+    pods.eks.amazonaws.com with AssumeRole and TagSession, narrowed by the session tags EKS sets to this
+    cluster's ARN and the one service account; no OIDC trust is left."""
+    doc = synth["t-alt"]
+    cluster_key = next(iter(resources(doc, "aws_eks_cluster")))
+    for role_id, namespace, account in (("karpenter_controller_role", "karpenter", "karpenter"),
+                                        ("addons_ebs-csi_role", "kube-system", "ebs-csi-controller-sa")):
+        _, role = _role(doc, role_id)
+        (stmt,) = policy_statements(doc, role["assume_role_policy"])
+        assert stmt["effect"] == "Allow" and sorted(stmt["actions"]) == ["sts:AssumeRole", "sts:TagSession"]
+        assert stmt["principals"] == [{"type": "Service", "identifiers": ["pods.eks.amazonaws.com"]}]
+        assert conditions(stmt) == {
+            ("StringEquals", "aws:RequestTag/eks-cluster-arn"): [f"${{aws_eks_cluster.{cluster_key}.arn}}"],
+            ("StringEquals", "aws:RequestTag/kubernetes-namespace"): [namespace],
+            ("StringEquals", "aws:RequestTag/kubernetes-service-account"): [account],
+        }
+        assert "AssumeRoleWithWebIdentity" not in json.dumps(stmt)
+        # the same resource and trust document as under IRSA: a switch updates the trust in place
+        assert _role(doc, role_id)[0] == _role(synth["dev"], role_id)[0]
+        assert role["assume_role_policy"] == _role(synth["dev"], role_id)[1]["assume_role_policy"]
+
+
+def test_pod_identity_associates_each_role_with_its_service_account(synth):
+    doc = synth["t-alt"]
+    cluster_key = next(iter(resources(doc, "aws_eks_cluster")))
+    found = {(a["namespace"], a["service_account"]): a for a in resources(doc, "aws_eks_pod_identity_association").values()}
+    assert sorted(found) == [("karpenter", "karpenter"), ("kube-system", "ebs-csi-controller-sa")]
+    for (namespace, _), association in found.items():
+        assert association["cluster_name"] == f"${{aws_eks_cluster.{cluster_key}.name}}"
+        role_key = {"karpenter": "karpenter_controller_role", "kube-system": "addons_ebs-csi_role"}[namespace]
+        assert association["role_arn"] == f"${{aws_iam_role.{_role(doc, role_key)[0]}.arn}}"
+    for stack in ("dev", "prod", "t-cloud"):  # irsa, the default
+        assert "aws_eks_pod_identity_association" not in synth[stack]["resource"]

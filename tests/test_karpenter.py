@@ -389,3 +389,26 @@ def test_replicas_never_exceed_controller_nodes():
     assert StackConfig.model_validate(base).karpenter_replicas == 1
     with pytest.raises(ValueError, match="karpenter.replicas 2 > cluster.node_min_size 1"):
         StackConfig.model_validate({**base, "karpenter": {"replicas": 2}})
+
+
+def test_pod_identity_leaves_no_irsa_annotation_and_restarts_the_controller(synth):
+    """Pod Identity (t-alt): the service account carries no role annotation (with both, the SDKs would take
+    the IRSA web identity first); the chart values name no role either, and set a pod annotation naming the
+    mode, so a switch rolls the controller, whose new pods get the new credentials. The release and the
+    service account wait for the association and the agent (the annotation goes after the association
+    exists), so the controller never starts without credentials."""
+    doc = synth["t-alt"]
+    (account,) = resources(doc, "kubernetes_service_account_v1").values()
+    assert "annotations" not in account["metadata"]
+    values = load_yaml(one(doc, "helm_release", "karpenter_release")["values"][0])
+    assert values["serviceAccount"] == {"create": False, "name": "karpenter"}
+    assert values["podAnnotations"] == {"platform/pod-credentials": "pod_identity"}
+    association = next(k for k, a in resources(doc, "aws_eks_pod_identity_association").items()
+                       if a["service_account"] == "karpenter")
+    agent = next(k for k, a in resources(doc, "aws_eks_addon").items() if a["addon_name"] == "eks-pod-identity-agent")
+    for body in (account, one(doc, "helm_release", "karpenter_release")):
+        assert {f"aws_eks_pod_identity_association.{association}", f"aws_eks_addon.{agent}"} <= set(body["depends_on"])
+    dev = load_yaml(one(synth["dev"], "helm_release", "karpenter_release")["values"][0])
+    assert "podAnnotations" not in dev  # IRSA: the values of an existing environment do not move
+    (dev_account,) = resources(synth["dev"], "kubernetes_service_account_v1").values()
+    assert list(dev_account["metadata"]["annotations"]) == ["eks.amazonaws.com/role-arn"]
