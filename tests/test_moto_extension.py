@@ -11,6 +11,7 @@ its assertion here fails and the patch can go.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -313,7 +314,7 @@ def test_upgrade_policy(plus):
 def test_addon_versions(plus):
     eks = plus.client("eks")
     for version in moto_plus.KUBERNETES_PATCHES:
-        for addon in ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"):
+        for addon in ("vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver", "eks-pod-identity-agent"):
             (info,) = eks.describe_addon_versions(addonName=addon, kubernetesVersion=version)["addons"]
             assert info["addonName"] == addon and info["owner"] == "aws"
             versions = info["addonVersions"]
@@ -421,6 +422,64 @@ def test_addons(plus):
     assert code(exc) == "ResourceNotFoundException"
 
 
+def test_pod_identity_agent_and_associations(plus):
+    """The agent is an add-on (type security, the pinned version among its versions); associations as EKS
+    serves them: one per namespace and service account, described, listed (filtered), updated (role only),
+    tagged, deleted, and gone with their cluster."""
+    from model.versions import ADDON_VERSIONS
+
+    eks = plus.client("eks")
+    _, subnets = network(plus)
+    cluster(plus, "podid", subnets, version="1.35")
+    (info,) = eks.describe_addon_versions(addonName="eks-pod-identity-agent", kubernetesVersion="1.35")["addons"]
+    assert info["type"] == "security"
+    assert ADDON_VERSIONS["1.35"]["eks-pod-identity-agent"] in [v["addonVersion"] for v in info["addonVersions"]]
+    agent = eks.create_addon(clusterName="podid", addonName="eks-pod-identity-agent",
+                             addonVersion=ADDON_VERSIONS["1.35"]["eks-pod-identity-agent"],
+                             configurationValues='{"tolerations": [{"operator": "Exists"}]}')["addon"]
+    assert agent["status"] == "ACTIVE"
+
+    role = f"arn:aws:iam::{ACCOUNT_ID}:role/selftest-karpenter"
+    created = eks.create_pod_identity_association(clusterName="podid", namespace="karpenter", serviceAccount="karpenter",
+                                                  roleArn=role, tags={"team": "platform"})["association"]
+    assert re.fullmatch(r"a-[a-z0-9]{17}", created["associationId"])
+    assert created["associationArn"] == (f"arn:aws:eks:us-east-1:{ACCOUNT_ID}:podidentityassociation/podid/"
+                                         f"{created['associationId']}")
+    assert (created["namespace"], created["serviceAccount"], created["roleArn"]) == ("karpenter", "karpenter", role)
+    other = eks.create_pod_identity_association(clusterName="podid", namespace="kube-system",
+                                                serviceAccount="ebs-csi-controller-sa", roleArn=role)["association"]
+    for bad, expected in (({"namespace": "karpenter", "serviceAccount": "karpenter", "roleArn": role},
+                           "ResourceInUseException"),  # one association per service account
+                          ({"namespace": "x", "serviceAccount": "y", "roleArn": "not-an-arn"},
+                           "InvalidParameterException")):
+        with pytest.raises(ClientError) as exc:
+            eks.create_pod_identity_association(clusterName="podid", **bad)
+        assert code(exc) == expected, bad
+    listed = eks.list_pod_identity_associations(clusterName="podid")["associations"]
+    assert sorted(a["associationId"] for a in listed) == sorted([created["associationId"], other["associationId"]])
+    (only,) = eks.list_pod_identity_associations(clusterName="podid", namespace="kube-system")["associations"]
+    assert only["serviceAccount"] == "ebs-csi-controller-sa" and "roleArn" not in only  # a summary
+    described = eks.describe_pod_identity_association(clusterName="podid",
+                                                      associationId=created["associationId"])["association"]
+    assert described["tags"] == {"team": "platform"} and described["roleArn"] == role
+
+    new_role = f"arn:aws:iam::{ACCOUNT_ID}:role/selftest-karpenter-2"
+    updated = eks.update_pod_identity_association(clusterName="podid", associationId=created["associationId"],
+                                                  roleArn=new_role)["association"]
+    assert updated["roleArn"] == new_role and updated["associationArn"] == created["associationArn"]
+    eks.tag_resource(resourceArn=created["associationArn"], tags={"env": "test"})
+    assert eks.list_tags_for_resource(resourceArn=created["associationArn"])["tags"] == {"team": "platform", "env": "test"}
+
+    eks.delete_pod_identity_association(clusterName="podid", associationId=created["associationId"])
+    with pytest.raises(ClientError) as exc:
+        eks.describe_pod_identity_association(clusterName="podid", associationId=created["associationId"])
+    assert code(exc) == "ResourceNotFoundException"
+    eks.delete_cluster(name="podid")  # the rest goes with it
+    with pytest.raises(ClientError) as exc:
+        eks.list_pod_identity_associations(clusterName="podid")
+    assert code(exc) == "ResourceNotFoundException"
+
+
 def test_access_policies(plus):
     eks = plus.client("eks")
     _, subnets = network(plus)
@@ -481,12 +540,16 @@ def test_stock_moto_still_has_the_gaps(stock):
     for handler in ("create_access_entry", "describe_access_entry", "list_access_entries", "delete_access_entry",
                     "associate_access_policy", "list_access_policies", "describe_update", "list_updates",
                     "update_cluster_version", "update_nodegroup_version", "create_addon", "describe_addon",
-                    "list_addons", "update_addon", "delete_addon", "describe_addon_versions"):
+                    "list_addons", "update_addon", "delete_addon", "describe_addon_versions",
+                    "create_pod_identity_association", "describe_pod_identity_association",
+                    "list_pod_identity_associations", "update_pod_identity_association",
+                    "delete_pod_identity_association"):
         assert not hasattr(responses.EKSResponse, handler), f"moto now implements {handler}"
     for handler in ("associate_kms_key", "disassociate_kms_key"):
         assert not hasattr(logs_responses.LogsResponse, handler), f"moto now implements logs {handler}"
     assert not any(word in path for path in urls.url_paths
-                   for word in ("access-entries", "access-policies", "/updates", "update-version", "addons"))
+                   for word in ("access-entries", "access-policies", "/updates", "update-version", "addons",
+                                "pod-identity-associations"))
     assert models.DEFAULT_KUBERNETES_VERSION == "1.19" and models.DEFAULT_RELEASE_VERSION == "1.19.8-20210414"
     # cluster_oidc_issuer: the issuer is formatted once per process; nodegroup_remote_access: a default key
     assert "/id/{" not in models.ISSUER_TEMPLATE
@@ -533,7 +596,9 @@ def test_stock_moto_still_has_the_gaps(stock):
                  lambda: eks.update_nodegroup_version(clusterName="stock-new", nodegroupName="n"),
                  lambda: eks.create_addon(clusterName="stock-new", addonName="coredns"),
                  lambda: eks.describe_addon_versions(addonName="coredns", kubernetesVersion="1.35"),
-                 lambda: eks.list_access_policies()):
+                 lambda: eks.list_access_policies(),
+                 lambda: eks.create_pod_identity_association(clusterName="stock-new", namespace="karpenter",
+                                                             serviceAccount="karpenter", roleArn=NODE_ROLE)):
         with pytest.raises(ClientError) as exc:
             call()
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404, "moto now routes it"

@@ -47,8 +47,12 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
 ``access_policies``         AssociateAccessPolicy (of ``access_entries``) takes any policy ARN
                             and scope; EKS refuses unknown policies, malformed scopes and
                             policies on node-type entries. ListAccessPolicies does not exist.
+``pod_identity_associations`` EKS Pod Identity associations are not implemented (no routes):
+                            ``aws_eks_pod_identity_association`` cannot be created. (The
+                            ``eks-pod-identity-agent`` add-on is one of ``addons``' versions.)
 ``tagging``                 TagResource/UntagResource/ListTagsForResource only know clusters;
-                            tag changes on node groups, access entries and add-ons fail.
+                            tag changes on node groups, access entries, add-ons and
+                            associations fail.
 ``logs_kms_key``            CloudWatch Logs has no AssociateKmsKey/DisassociateKmsKey (500, the
                             provider retries for minutes): an imported log group (EKS re-creates
                             ``/aws/eks/<name>/cluster`` after a destroy) cannot get its
@@ -620,6 +624,9 @@ ADDON_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
                 ("v1.11.4-eksbuild.24", "1.30", "1.32")],
     "aws-ebs-csi-driver": [("v1.66.0-eksbuild.1", "1.31", "1.36"), ("v1.63.1-eksbuild.1", "1.30", "1.36"),
                            ("v1.48.0-eksbuild.2", "1.30", "1.35")],
+    # not tied to a minor, like vpc-cni: a newer build, the pinned one (model/versions.py), an older one
+    "eks-pod-identity-agent": [("v1.3.11-eksbuild.1", "1.31", "1.36"), ("v1.3.10-eksbuild.2", "1.30", "1.36"),
+                               ("v1.3.4-eksbuild.1", "1.30", "1.33")],
     # per minor: a newer build than the pinned one, the pinned one (model/versions.py), an older one
     "kube-proxy": [entry for minor, patch in sorted(KUBERNETES_PATCHES.items(), key=lambda kv: -_minor(kv[0]))
                    for entry in ((f"v{minor}.{patch}-eksbuild.25", minor, minor),
@@ -627,7 +634,7 @@ ADDON_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
                                  (f"v{minor}.{patch - 1}-eksbuild.5", minor, minor))],
 }
 ADDON_TYPES = {"vpc-cni": "networking", "coredns": "networking", "kube-proxy": "networking",
-               "aws-ebs-csi-driver": "storage"}
+               "aws-ebs-csi-driver": "storage", "eks-pod-identity-agent": "security"}
 
 
 def addon_versions(addon: str, kubernetes_version: str) -> list[str]:
@@ -1017,13 +1024,129 @@ def access_policies() -> None:
     urls.url_paths["{0}/access-policies$"] = urls.response.dispatch
 
 
+# ----------------------------------------------------------------------------- Pod Identity associations
+
+
+class PodIdentityAssociation:
+    """One EKS Pod Identity association (kept on its cluster; deleted with it, as in EKS)."""
+
+    def __init__(self, cluster: Any, namespace: str, service_account: str, role_arn: str,
+                 disable_session_tags: bool, target_role_arn: str | None, tags: dict[str, str]) -> None:
+        partition, region, account = (cluster.arn.split(":")[i] for i in (1, 3, 4))
+        self.cluster_name = cluster.name
+        self.namespace = namespace
+        self.service_account = service_account
+        self.role_arn = role_arn
+        self.disable_session_tags = disable_session_tags
+        self.target_role_arn = target_role_arn
+        self.id = "a-" + _random().get_random_string(length=17, lower_case=True)
+        self.arn = f"arn:{partition}:eks:{region}:{account}:podidentityassociation/{cluster.name}/{self.id}"
+        self.created_at = self.modified_at = _now()
+        self.tags = dict(tags)
+
+    def summary(self) -> dict:
+        return {"clusterName": self.cluster_name, "namespace": self.namespace, "serviceAccount": self.service_account,
+                "associationArn": self.arn, "associationId": self.id}
+
+    def describe(self) -> dict:
+        found = {**self.summary(), "roleArn": self.role_arn, "tags": self.tags, "createdAt": self.created_at,
+                 "modifiedAt": self.modified_at, "disableSessionTags": self.disable_session_tags}
+        if self.target_role_arn:
+            found["targetRoleArn"] = self.target_role_arn
+        return found
+
+
+def _associations(cluster: Any) -> dict[str, PodIdentityAssociation]:
+    return cluster.__dict__.setdefault("plus_pod_identity_associations", {})
+
+
+def pod_identity_associations() -> None:
+    """Gap: moto 5.2.5 implements none of EKS Pod Identity's API (no routes, no handlers), so
+    ``aws_eks_pod_identity_association`` cannot be created. This patch adds Create/Describe/List/Update/
+    DeletePodIdentityAssociation as EKS answers them: an id ``a-`` + 17 characters and an ARN
+    ``...:podidentityassociation/<cluster>/<id>``; a second association for the same namespace and service
+    account is ResourceInUseException; a malformed role ARN or a missing namespace or service account is
+    InvalidParameterException; an unknown id is ResourceNotFoundException; an update changes only the role,
+    the target role and ``disableSessionTags`` (namespace and service account are the association's identity);
+    List filters by ``namespace`` and ``serviceAccount``; associations go with their cluster."""
+    _, responses, urls = _eks()
+    from moto.core.responses import ActionResult
+    from moto.eks.utils import validate_role_arn
+
+    def association(response: Any) -> tuple[Any, PodIdentityAssociation]:
+        cluster = _cluster(response.eks_backend, response._get_param("name"))
+        found = _associations(cluster).get(response._get_param("associationId"))
+        if found is None:
+            raise _not_found(f"Association {response._get_param('associationId')} not found in cluster "
+                             f"{cluster.name}")
+        return cluster, found
+
+    def roles(response: Any) -> tuple[str | None, str | None]:
+        role_arn, target = response._get_param("roleArn"), response._get_param("targetRoleArn")
+        for arn in (role_arn, target):
+            if arn:
+                validate_role_arn(arn)
+        return role_arn, target
+
+    def create_pod_identity_association(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        namespace, account = self._get_param("namespace"), self._get_param("serviceAccount")
+        role_arn, target = roles(self)
+        if not namespace or not account or not role_arn:
+            raise _invalid("namespace, serviceAccount and roleArn are required.")
+        if any((a.namespace, a.service_account) == (namespace, account) for a in _associations(cluster).values()):
+            raise _in_use(f"Association already exists for namespace {namespace} and service account {account} "
+                          f"in cluster {cluster.name}.")
+        created = PodIdentityAssociation(cluster, namespace, account, role_arn,
+                                         bool(self._get_param("disableSessionTags")), target,
+                                         self._get_param("tags") or {})
+        _associations(cluster)[created.id] = created
+        return ActionResult({"association": created.describe()})
+
+    def describe_pod_identity_association(self: Any) -> Any:
+        return ActionResult({"association": association(self)[1].describe()})
+
+    def list_pod_identity_associations(self: Any) -> Any:
+        cluster = _cluster(self.eks_backend, self._get_param("name"))
+        namespace, account = self._get_param("namespace"), self._get_param("serviceAccount")
+        found = [a.summary() for a in _associations(cluster).values()
+                 if (not namespace or a.namespace == namespace) and (not account or a.service_account == account)]
+        return ActionResult({"associations": found})
+
+    def update_pod_identity_association(self: Any) -> Any:
+        _, found = association(self)
+        role_arn, target = roles(self)
+        if role_arn:
+            found.role_arn = role_arn
+        if target is not None:
+            found.target_role_arn = target or None
+        if self._get_param("disableSessionTags") is not None:
+            found.disable_session_tags = bool(self._get_param("disableSessionTags"))
+        found.modified_at = _now()
+        return ActionResult({"association": found.describe()})
+
+    def delete_pod_identity_association(self: Any) -> Any:
+        cluster, found = association(self)
+        del _associations(cluster)[found.id]
+        return ActionResult({"association": found.describe()})
+
+    for handler in (create_pod_identity_association, describe_pod_identity_association, list_pod_identity_associations,
+                    update_pod_identity_association, delete_pod_identity_association):
+        if hasattr(responses.EKSResponse, handler.__name__):
+            raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: EKSResponse.{handler.__name__} exists")
+        setattr(responses.EKSResponse, handler.__name__, handler)
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/pod-identity-associations$"] = urls.response.dispatch
+    urls.url_paths["{0}/clusters/(?P<name>[^/]+)/pod-identity-associations/(?P<associationId>[^/]+)$"] = \
+        urls.response.dispatch
+
+
 # ----------------------------------------------------------------------------- tagging
 
 
 def tagging() -> None:
     """Gap: moto's EKS TagResource/UntagResource/ListTagsForResource resolve only cluster ARNs (its
     docstrings say so); node group, access entry and add-on ARNs get 404, so a tag change on them
-    fails. This patch resolves all four kinds."""
+    fails. This patch resolves those and Pod Identity associations."""
     models, _, _ = _eks()
 
     def taggable(backend: Any, arn: str) -> Any:
@@ -1033,7 +1156,8 @@ def tagging() -> None:
             for nodegroup in cluster.nodegroups.values():
                 if nodegroup.arn == arn:
                     return nodegroup
-            for owned in (*_entries(cluster).values(), *_addons(cluster).values()):
+            for owned in (*_entries(cluster).values(), *_addons(cluster).values(),
+                          *_associations(cluster).values()):
                 if owned.arn == arn:
                     return owned
         raise _not_found("Resource was not found")
@@ -1277,6 +1401,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     addons,
     access_entries,
     access_policies,
+    pod_identity_associations,
     tagging,
     logs_kms_key,
     ec2_delete_dependencies,
