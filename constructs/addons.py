@@ -9,8 +9,9 @@ Creates:
   node group, then the add-ons, in one apply. EKS installs self-managed copies with a new cluster;
   ``OVERWRITE`` adopts them. CoreDNS runs on the controller node group (node selector + its taint's toleration), so DNS never
   depends on nodes Karpenter may consolidate away;
-- the **aws-ebs-csi-driver** add-on with its own IRSA role (``AmazonEBSCSIDriverPolicy``, trusted
-  only by ``kube-system:ebs-csi-controller-sa``; its controller on the controller nodes) and an
+- the **aws-ebs-csi-driver** add-on with its own role (``AmazonEBSCSIDriverPolicy``, trusted only by
+  ``kube-system:ebs-csi-controller-sa``: IRSA through the add-on's ``service_account_role_arn``, or with
+  ``pod_identity`` an association; its controller on the controller nodes) and an
   encrypted **gp3 StorageClass** marked default, bound when the pod is scheduled
   (``WaitForFirstConsumer``: the volume is created in the pod's AZ). Without them a database on the
   stateful pool stays Pending on a node that costs money (EKS 1.30+ marks no class default);
@@ -19,16 +20,21 @@ Creates:
   ``nvidia.com/gpu``. It runs only on NVIDIA GPU nodes (Karpenter's
   ``karpenter.k8s.aws/instance-gpu-manufacturer`` label) and tolerates any taint they carry.
 
+With ``pod_identity`` also the **eks-pod-identity-agent** add-on (pinned like the others; a DaemonSet on
+every node, tolerating every taint, so on the controller nodes too), which the EBS CSI add-on and every
+in-cluster resource wait for.
+
 Every add-on waits for the controller node group (CoreDNS and the EBS CSI controller need a node to
 become ACTIVE). The Kubernetes and Helm resources also depend on the network's ``egress`` and the
 node group, so a destroy removes them while the cluster can still be reached and act.
 
-Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers, ``nvidia_device_plugin`` (bool) and
-``versions`` (``{add-on: version}``);
+Takes ``name``, the ``network``, ``cluster`` and ``iam`` layers, ``nvidia_device_plugin`` (bool),
+``versions`` (``{add-on: version}``) and ``pod_identity`` (bool);
 the Kubernetes/Helm providers are created by the stack. Exposes ``addons`` (by name), ``networking``
 (vpc-cni, kube-proxy, coredns), ``in_cluster`` (what every in-cluster resource needs until it is
 gone: egress, the controller node group, admin access, pod networking),
-``ebs_csi_role``, ``storage_class`` and ``device_plugin`` (or None).
+``ebs_csi_role``, ``ebs_csi_credentials`` (its policy and association), ``storage_class`` and
+``device_plugin`` (or None).
 """
 
 from __future__ import annotations
@@ -91,7 +97,8 @@ def device_plugin_values() -> dict:
 
 
 class Addons(Construct):
-    """EKS add-ons (vpc-cni, kube-proxy, coredns, EBS CSI + IRSA), gp3 StorageClass, NVIDIA plugin."""
+    """EKS add-ons (vpc-cni, kube-proxy, coredns, EBS CSI + its role, the Pod Identity agent), gp3 StorageClass,
+    NVIDIA plugin."""
 
     def __init__(self, scope: Construct, id_: str, *, name: str, network: Network, cluster: Cluster, iam: Iam,
                  nvidia_device_plugin: bool, versions: dict[str, str], pod_identity: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Karpenter layer: interruption queue, controller IRSA role, Karpenter by Helm and its NodePools.
+"""Karpenter layer: interruption queue, controller role (IRSA or Pod Identity), Karpenter by Helm and its NodePools.
 
 Creates:
 - the **interruption queue** (SQS, named after the cluster, 300 s retention, SQS-managed SSE) with a
@@ -7,11 +7,15 @@ Creates:
   warnings, rebalance recommendations, instance state changes, capacity-reservation interruption
   warnings) targeting it: Karpenter drains nodes before AWS takes them away. Rule names are
   ``<name>-karpenter-<short>`` so they fit EventBridge's 64 characters at the longest cluster name;
-- the **controller role** (IRSA for ``system:serviceaccount:karpenter:karpenter``) carrying
-  upstream 1.14.1's five controller policies (``constructs.iam.karpenter_controller_policies``).
-  Order is queue -> policies -> role, so nothing refers back (no cycle);
-- namespace ``karpenter`` and service account ``karpenter`` annotated with the role ARN
-  (Kubernetes provider), so the role exists before any pod can start;
+- the **controller role** for ``system:serviceaccount:karpenter:karpenter`` (``constructs.iam.ServiceAccountRole``:
+  IRSA, or with ``pod_identity`` EKS Pod Identity and its association) carrying upstream 1.14.1's five
+  controller policies (``constructs.iam.karpenter_controller_policies``). Order is queue -> policies ->
+  role, so nothing refers back (no cycle);
+- namespace ``karpenter`` and service account ``karpenter``, annotated with the role ARN under IRSA only
+  (Kubernetes provider), after the role, its policies and (Pod Identity) the association and the agent, so
+  no pod starts without credentials. With Pod Identity the chart's pod template carries
+  ``platform/pod-credentials``, so a switch of ``cluster.pod_credentials`` rolls the controller (EKS injects
+  credentials at pod creation) after the association exists and the annotation is gone;
 - Helm releases from ``oci://public.ecr.aws/karpenter`` at ``karpenter.version``: ``karpenter-crd``
   (CRDs stay upgradable; Helm never upgrades CRDs inside a chart) and ``karpenter`` with
   ``skip_crds``. Values (``model.karpenter.controller_values``; every key exists in the 1.14.1
@@ -33,14 +37,15 @@ mode a destroy-time wait (aws CLI, up to 10 minutes) then holds the Karpenter re
 reports those instances terminated.
 Every release and Kubernetes object here depends on the network's ``egress`` (NAT, routes, IGW),
 the controller node group, the node access entry and role, the admins' access entries, the
-security-group discovery tag, the add-ons (pod networking, and the EBS CSI driver with its
-StorageClass: a node is not terminated while its volumes are attached) and the controller's IAM,
+security-group discovery tag, the add-ons (pod networking, the Pod Identity agent, and the EBS CSI
+driver with its credentials and StorageClass: a node is not terminated while its volumes are attached) and
+the controller's IAM (and association),
 so none of those is torn down while Karpenter's finalizers still call EC2 and IAM.
 
 Takes ``config`` (KarpenterConfig), ``name``, ``replicas``, the stack's ``tags`` (for the nodes),
-``wait_for_node_cleanup`` and the ``network``, ``cluster``, ``iam`` and ``addons`` layers (the region comes
+``wait_for_node_cleanup``, ``pod_identity`` and the ``network``, ``cluster``, ``iam`` and ``addons`` layers (the region comes
 from ``iam.aws``); the Kubernetes/Helm providers are created by the stack. Exposes ``queue``,
-``controller_role``, ``release``, ``nodepools_release`` and ``manifests`` (the NodePool/EC2NodeClass
+``controller_role``, ``controller_association`` (or None), ``release``, ``nodepools_release`` and ``manifests`` (the NodePool/EC2NodeClass
 objects as Python dicts).
 """
 
@@ -103,7 +108,7 @@ CLEANUP_MARGIN_SECONDS = 600
 
 
 class Karpenter(Construct):
-    """Interruption queue + rules, controller IRSA role, namespace/service account, Helm releases."""
+    """Interruption queue + rules, controller role, namespace/service account, Helm releases."""
 
     def __init__(self, scope: Construct, id_: str, *, config: KarpenterConfig, name: str, replicas: int,
                  tags: dict[str, str], network: Network, cluster: Cluster, iam: Iam, addons: Addons,

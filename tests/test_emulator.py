@@ -316,9 +316,13 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
             workers.put(worker)
         return output, (ci.classify(shown) if shown is not None else None)
 
-    wanted = [c.name for c in ci.CASES] + [f"{c.name}.token" for c in ci.CASES if f"{c.name}.token" in docs]
+    switch_backs = [c for c in ci.CASES if c.applied is not None]
+    wanted = [c.name for c in ci.CASES if c.applied is None]
+    wanted += [f"{c.name}.token" for c in ci.CASES if f"{c.name}.token" in docs and c.applied is None]
     with ThreadPoolExecutor(max_workers=PLAN_WORKERS) as pool:
         results = dict(zip(wanted, pool.map(planned, wanted)))
+    for case in switch_backs:
+        results.update(switched_back(tf, docs, case, base))
 
     tdoc, _ = strip_unavailable(docs["token"], available_providers(docs["token"]))
     exec_only = {f"terraform_data.{k}" for k in set(base["resource"].get("terraform_data", {}))
@@ -346,7 +350,8 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
             else:
                 broken += [f"{where}, token: {v}" for v in ci.violations(case, timpact, mode="token",
                                                                          exec_only=exec_only)]
-        rows.append((case, ci.terraform_words(case, impact, None), "; ".join(ci.in_cluster(base_full, docs[case.name]))))
+        before = docs[f"{case.name}.applied"] if case.applied is not None else base_full
+        rows.append((case, ci.terraform_words(case, impact, None), "; ".join(ci.in_cluster(before, docs[case.name]))))
         log(f"a: impact {where}: {rows[-1][1]} | {rows[-1][2] or 'nothing in the cluster'}")
     log(f"a: change impact: {len(wanted)} variants, {sum(1 for o, i in results.values() if i is not clean)} planned "
         f"({PLAN_WORKERS} at a time), in {time.monotonic() - started:.0f}s")
@@ -370,6 +375,32 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
     assert ci.readme_block(ci.README.read_text()) == table, (
         "README 'What a change does' is stale against the change-impact rung; rerun with UPDATE_README=1 "
         "(scripts/test.sh -m emulator -k apply_plan_destroy) and review the diff:\n" + table)
+
+
+def switched_back(tf: Terraform, docs: dict[str, dict], case,
+                  base: dict) -> dict[str, tuple[str, object]]:
+    """A switch back (``case.applied``): apply the switched environment on the applied state (it must apply
+    and re-plan clean), plan ``case``'s stack against it in exec (and token) mode, then apply the applied
+    stack back (clean again), so the rest of the rung sees the environment it applied."""
+    from tests.emulator import change_impact as ci
+
+    switched, _ = strip_unavailable(docs[f"{case.name}.applied"], available_providers(docs[f"{case.name}.applied"]))
+    tf.write(switched)
+    run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"a: impact {case.name}: apply the switch", timeout=APPLY_TIMEOUT)
+    plan_is_clean(tf, f"a: impact {case.name}: re-plan after the switch")
+    out = {}
+    for variant in (case.name, f"{case.name}.token"):
+        if variant not in docs:
+            continue
+        doc, _ = strip_unavailable(docs[variant], available_providers(docs[variant]))
+        tf.write(doc)
+        output, shown = plan_json(tf, f"a: impact {variant}")
+        out[variant] = (output, ci.classify(shown) if shown is not None else None)
+    tf.write(base)
+    run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"a: impact {case.name}: apply the switch back",
+        timeout=APPLY_TIMEOUT)
+    plan_is_clean(tf, f"a: impact {case.name}: re-plan after the switch back")
+    return out
 
 
 # ----------------------------------------------------------------------------- b

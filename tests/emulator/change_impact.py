@@ -58,6 +58,10 @@ class Case:
     refused: str | None = None
     token: bool = False  # also planned in token mode (where the cluster or its node group changes)
     drops_exec_only: bool = False  # deletes the destroy-time waits that need the aws CLI (token mode has none)
+    # planned against an environment applied with these changes first (a switch back): ``changes`` are then
+    # relative to tests/environments/emulator.yaml, usually none
+    applied: dict[str, Any] | None = None
+    note: str = ""  # what the plan cannot show, said in the cluster column (e.g. where later plans must run)
 
     @property
     def name(self) -> str:
@@ -85,7 +89,12 @@ CASES: tuple[Case, ...] = (
     Case("cluster.version", "1.35 -> 1.36", {"cluster.version": "1.36"}, token=True),
     Case("cluster.support_type", "STANDARD -> EXTENDED", {"cluster.support_type": "EXTENDED"}),
     Case("cluster.allow_past_end_of_support", "false -> true", {"cluster.allow_past_end_of_support": True}),
-    Case("cluster.endpoint_public_access", "true -> false", {"cluster.endpoint_public_access": False}),
+    Case("cluster.endpoint_public_access", "true -> false", {"cluster.endpoint_public_access": False},
+         note="from then on every plan must run where the private endpoint is reachable (a Terraform Cloud agent "
+              "or CI runner in the VPC or a network routed to it, a VPN: `cluster.private_access_cidrs`); "
+              "Terraform Cloud's own runners cannot (README: Terraform Cloud)"),
+    Case("cluster.private_access_cidrs", "add 10.20.0.0/24 (an agent's subnet)",
+         {"cluster.private_access_cidrs": ["10.20.0.0/24"]}),
     Case("cluster.public_access_cidrs", "0.0.0.0/0 -> 203.0.113.0/24",
          {"cluster.public_access_cidrs": ["203.0.113.0/24"]}),
     Case("cluster.admin_principal_arns", "add a role", {"cluster.admin_principal_arns": [
@@ -93,6 +102,14 @@ CASES: tuple[Case, ...] = (
     Case("cluster.admin_principal_arns", "remove the role", {"cluster.admin_principal_arns": []},
          deletes=("aws_eks_access_entry.cluster_admin-", "aws_eks_access_policy_association.cluster_admin-")),
     Case("cluster.log_retention_days", "365 -> 731", {"cluster.log_retention_days": 731}),
+    Case("cluster.pod_credentials", "irsa -> pod_identity", {"cluster.pod_credentials": "pod_identity"}, token=True,
+         note="restarts the Karpenter and EBS CSI controllers with Pod Identity credentials (after the agent and "
+              "the associations exist); no node replaced; your own IRSA roles: nothing to do (the OIDC provider "
+              "stays)"),
+    Case("cluster.pod_credentials", "pod_identity -> irsa", {}, applied={"cluster.pod_credentials": "pod_identity"},
+         token=True, deletes=("aws_eks_addon.addons_eks-pod-identity-agent", "aws_eks_pod_identity_association."),
+         note="restarts the Karpenter and EBS CSI controllers with IRSA credentials (the annotation is back before "
+              "the associations go); no node replaced; your own roles: nothing to do"),
     Case("cluster.node_instance_type", "t3.large -> m6i.large", {"cluster.node_instance_type": "m6i.large"}, token=True),
     Case("cluster.node_instance_type", "t3.large -> m7g.large (Graviton)",
          {"cluster.node_instance_type": "m7g.large"}),
@@ -136,6 +153,8 @@ def variants() -> dict[str, dict[str, Any]]:
         out[case.name] = case.changes
         if case.token:
             out[f"{case.name}.token"] = {**case.changes, "kubernetes_auth.mode": "token"}
+        if case.applied is not None:
+            out[f"{case.name}.applied"] = case.applied
     return out
 
 
@@ -347,6 +366,7 @@ def _count(kinds) -> list[str]:
 def table(rows: list[tuple[Case, str, str]]) -> str:
     lines = ["| key | example change | what Terraform does | what moves in the cluster |", "|---|---|---|---|"]
     for case, terraform, cluster in rows:
+        cluster = "; ".join(p for p in (cluster, case.note) if p)
         lines.append(f"| `{case.key}` | {case.example} | {terraform} | {cluster or 'nothing'} |")
     return "\n".join(lines)
 

@@ -674,13 +674,12 @@ class Addon:
 
     def __init__(self, cluster: Any, name: str, version: str, role_arn: str | None, configuration: str | None,
                  tags: dict[str, str]) -> None:
-        partition, region, account = (cluster.arn.split(":")[i] for i in (1, 3, 4))
         self.cluster_name = cluster.name
         self.name = name
         self.version = version
         self.service_account_role_arn = role_arn
         self.configuration_values = configuration
-        self.arn = f"arn:{partition}:eks:{region}:{account}:addon/{cluster.name}/{name}/{_random().uuid4()}"
+        self.arn = f"{_arn_prefix(cluster)}:addon/{cluster.name}/{name}/{_random().uuid4()}"
         self.created_at = self.modified_at = _now()
         self.status = "ACTIVE"
         self.tags = dict(tags)
@@ -707,8 +706,19 @@ class Addon:
         return found
 
 
+def _arn_prefix(cluster: Any) -> str:
+    """``arn:<partition>:eks:<region>:<account>`` of the cluster's own ARN: what EKS puts before a sub-resource."""
+    return cluster.arn.rsplit(":", 1)[0]
+
+
+def _kept(cluster: Any, kind: str) -> dict:
+    """What the extension keeps on a cluster object (``kind``: add-ons, access entries, ...), by key: it goes
+    with the cluster, as in EKS."""
+    return cluster.__dict__.setdefault(f"plus_{kind}", {})
+
+
 def _addons(cluster: Any) -> dict[str, Addon]:
-    return cluster.__dict__.setdefault("plus_addons", {})
+    return _kept(cluster, "addons")
 
 
 def addons() -> None:
@@ -856,7 +866,6 @@ class AccessEntry:
 
     def __init__(self, cluster: Any, principal_arn: str, entry_type: str, username: str | None,
                  groups: list[str], tags: dict[str, str]) -> None:
-        partition, region, account = (cluster.arn.split(":")[i] for i in (1, 3, 4))
         self.cluster_name = cluster.name
         self.principal_arn = principal_arn
         self.type = entry_type
@@ -864,7 +873,7 @@ class AccessEntry:
             "system:node:{{EC2PrivateDNSName}}" if entry_type in self.NODE_TYPES else principal_arn)
         self.kubernetes_groups = list(groups)
         kind, _, principal_name = principal_arn.split(":")[-1].partition("/")
-        self.arn = (f"arn:{partition}:eks:{region}:{account}:access-entry/{cluster.name}/"
+        self.arn = (f"{_arn_prefix(cluster)}:access-entry/{cluster.name}/"
                     f"{kind}/{principal_arn.split(':')[4]}/{principal_name.split('/')[-1]}/{_random().uuid4()}")
         self.created_at = self.modified_at = _now()
         self.tags = dict(tags)
@@ -885,7 +894,7 @@ class AccessEntry:
 
 
 def _entries(cluster: Any) -> dict[str, AccessEntry]:
-    return cluster.__dict__.setdefault("plus_access_entries", {})
+    return _kept(cluster, "access_entries")
 
 
 def _entry(response: Any) -> AccessEntry:
@@ -1032,7 +1041,6 @@ class PodIdentityAssociation:
 
     def __init__(self, cluster: Any, namespace: str, service_account: str, role_arn: str,
                  disable_session_tags: bool, target_role_arn: str | None, tags: dict[str, str]) -> None:
-        partition, region, account = (cluster.arn.split(":")[i] for i in (1, 3, 4))
         self.cluster_name = cluster.name
         self.namespace = namespace
         self.service_account = service_account
@@ -1040,7 +1048,7 @@ class PodIdentityAssociation:
         self.disable_session_tags = disable_session_tags
         self.target_role_arn = target_role_arn
         self.id = "a-" + _random().get_random_string(length=17, lower_case=True)
-        self.arn = f"arn:{partition}:eks:{region}:{account}:podidentityassociation/{cluster.name}/{self.id}"
+        self.arn = f"{_arn_prefix(cluster)}:podidentityassociation/{cluster.name}/{self.id}"
         self.created_at = self.modified_at = _now()
         self.tags = dict(tags)
 
@@ -1049,15 +1057,13 @@ class PodIdentityAssociation:
                 "associationArn": self.arn, "associationId": self.id}
 
     def describe(self) -> dict:
-        found = {**self.summary(), "roleArn": self.role_arn, "tags": self.tags, "createdAt": self.created_at,
-                 "modifiedAt": self.modified_at, "disableSessionTags": self.disable_session_tags}
-        if self.target_role_arn:
-            found["targetRoleArn"] = self.target_role_arn
-        return found
+        target = {"targetRoleArn": self.target_role_arn} if self.target_role_arn else {}
+        return {**self.summary(), "roleArn": self.role_arn, "tags": self.tags, "createdAt": self.created_at,
+                "modifiedAt": self.modified_at, "disableSessionTags": self.disable_session_tags, **target}
 
 
 def _associations(cluster: Any) -> dict[str, PodIdentityAssociation]:
-    return cluster.__dict__.setdefault("plus_pod_identity_associations", {})
+    return _kept(cluster, "pod_identity_associations")
 
 
 def pod_identity_associations() -> None:
