@@ -108,8 +108,9 @@ CASES: tuple[Case, ...] = (
               "stays)"),
     Case("cluster.pod_credentials", "pod_identity -> irsa", {}, applied={"cluster.pod_credentials": "pod_identity"},
          token=True, deletes=("aws_eks_addon.addons_eks-pod-identity-agent", "aws_eks_pod_identity_association."),
-         note="restarts the Karpenter and EBS CSI controllers with IRSA credentials (the annotation is back before "
-              "the associations go); no node replaced; your own roles: nothing to do"),
+         note="restarts the Karpenter and EBS CSI controllers with IRSA credentials (Terraform deletes the "
+              "associations and the agent meanwhile: the running pods keep the credentials they hold until they "
+              "roll); no node replaced; your own roles: nothing to do"),
     Case("cluster.node_instance_type", "t3.large -> m6i.large", {"cluster.node_instance_type": "m6i.large"}, token=True),
     Case("cluster.node_instance_type", "t3.large -> m7g.large (Graviton)",
          {"cluster.node_instance_type": "m7g.large"}),
