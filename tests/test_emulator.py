@@ -322,7 +322,7 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
     with ThreadPoolExecutor(max_workers=PLAN_WORKERS) as pool:
         results = dict(zip(wanted, pool.map(planned, wanted)))
     for case in switch_backs:
-        results.update(switched_back(tf, docs, case, base))
+        results.update(switched_back(emu, tf, docs, case, base))
 
     tdoc, _ = strip_unavailable(docs["token"], available_providers(docs["token"]))
     exec_only = {f"terraform_data.{k}" for k in set(base["resource"].get("terraform_data", {}))
@@ -377,16 +377,18 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
         "(scripts/test.sh -m emulator -k apply_plan_destroy) and review the diff:\n" + table)
 
 
-def switched_back(tf: Terraform, docs: dict[str, dict], case,
+def switched_back(emu: Emulator, tf: Terraform, docs: dict[str, dict], case,
                   base: dict) -> dict[str, tuple[str, object]]:
-    """A switch back (``case.applied``): apply the switched environment on the applied state (it must apply
-    and re-plan clean), plan ``case``'s stack against it in exec (and token) mode, then apply the applied
-    stack back (clean again), so the rest of the rung sees the environment it applied."""
+    """A switch back (``case.applied``): apply the switched environment on the applied state (it must apply,
+    hold what a clean apply of it holds and re-plan clean), plan ``case``'s stack against it in exec (and
+    token) mode, then apply the applied stack back (again exactly a clean apply's content, nothing of the
+    switch left, and clean), so the rest of the rung sees the environment it applied."""
     from tests.emulator import change_impact as ci
 
     switched, _ = strip_unavailable(docs[f"{case.name}.applied"], available_providers(docs[f"{case.name}.applied"]))
     tf.write(switched)
     run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"a: impact {case.name}: apply the switch", timeout=APPLY_TIMEOUT)
+    assert_like_clean_apply(emu, switched, f"after the switch of {case.name}")
     plan_is_clean(tf, f"a: impact {case.name}: re-plan after the switch")
     out = {}
     for variant in (case.name, f"{case.name}.token"):
@@ -399,6 +401,7 @@ def switched_back(tf: Terraform, docs: dict[str, dict], case,
     tf.write(base)
     run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"a: impact {case.name}: apply the switch back",
         timeout=APPLY_TIMEOUT)
+    assert_like_clean_apply(emu, base, f"after the switch back of {case.name}")
     plan_is_clean(tf, f"a: impact {case.name}: re-plan after the switch back")
     return out
 
@@ -412,6 +415,7 @@ IMPORTABLE = {
     "aws_flow_log": "flow_logs", "aws_iam_role": "iam_roles", "aws_iam_policy": "iam_policies",
     "aws_iam_openid_connect_provider": "oidc_providers", "aws_eks_cluster": "eks_clusters",
     "aws_eks_node_group": "eks_nodegroups", "aws_eks_access_entry": "eks_access_entries", "aws_eks_addon": "eks_addons",
+    "aws_eks_pod_identity_association": "eks_pod_identity_associations",
     "aws_sqs_queue": "sqs_queues", "aws_cloudwatch_event_rule": "eventbridge_rules", "aws_kms_key": "kms_keys",
     "aws_kms_alias": "kms_aliases", "aws_cloudwatch_log_group": "log_groups",
 }

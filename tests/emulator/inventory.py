@@ -5,7 +5,7 @@ what the emulator itself provides or the account holds for every stack (the defa
 subnets/route table/IGW/SG, AWS-managed IAM policies, service-linked roles, ``alias/aws/*`` KMS aliases
 and the AWS-managed keys they name, KMS keys already pending deletion, deleted NATs).
 Ids are the ones ``terraform import`` takes (node groups, access entries and add-ons as
-``cluster:name``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
+``cluster:name``, Pod Identity associations as ``cluster,association id``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
 must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch;
 ``retained`` what a destroy of it leaves on purpose (``skip_destroy`` log groups).
 """
@@ -68,6 +68,9 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
     found["eks_access_entries"] = [f"{c}:{p}" for c in clusters
                                    for p in eks.list_access_entries(clusterName=c).get("accessEntries", [])]
     found["eks_addons"] = [f"{c}:{a}" for c in clusters for a in eks.list_addons(clusterName=c).get("addons", [])]
+    found["eks_pod_identity_associations"] = [
+        f"{c},{a['associationId']}" for c in clusters
+        for a in eks.list_pod_identity_associations(clusterName=c).get("associations", [])]
 
     found["sqs_queues"] = emu.client("sqs").list_queues().get("QueueUrls", [])
     events = emu.client("events")
@@ -125,6 +128,7 @@ def expected_counts(doc: dict) -> dict[str, int]:
         "eks_nodegroups": n("aws_eks_node_group"),
         "eks_access_entries": n("aws_eks_access_entry"),
         "eks_addons": n("aws_eks_addon"),
+        "eks_pod_identity_associations": n("aws_eks_pod_identity_association"),
         "sqs_queues": n("aws_sqs_queue"),
         "eventbridge_rules": n("aws_cloudwatch_event_rule"),
         "kms_keys": n("aws_kms_key"),
