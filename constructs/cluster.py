@@ -15,8 +15,9 @@ Creates:
   ``aws_eks_cluster``, nothing on a first apply) and refuses a jump of more than one minor version
   or a downgrade, naming both versions: EKS would refuse it half-way through the apply;
 - an **access entry** with ``AmazonEKSClusterAdminPolicy`` (cluster scope) for each of
-  ``admin_principal_arns``: only the creator can reach a new cluster, and the next plan run by an
-  operator, CI or Terraform Cloud role would fail on every Kubernetes and Helm resource;
+  ``admin_principal_arns`` and each deployer role the state-bootstrap stack made (but the creator):
+  only the creator can reach a new cluster, and the next plan run by an operator, CI or Terraform
+  Cloud role would fail on every Kubernetes and Helm resource;
 - the **OIDC provider** for IRSA (``client_id_list = ["sts.amazonaws.com"]``; aws provider 5.x
   fetches the thumbprint itself, so no TLS provider);
 - a small managed **controller node group** (no general node group: Karpenter provisions every
@@ -47,7 +48,7 @@ from __future__ import annotations
 
 import json
 
-from cdktf import Fn, Op, Postcondition, Precondition, TerraformResourceLifecycle, Token
+from cdktf import DataResource, Fn, Op, Postcondition, Precondition, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_cloudwatch_log_groups import DataAwsCloudwatchLogGroups
 from cdktf_cdktf_provider_aws.data_aws_ec2_instance_type_offerings import DataAwsEc2InstanceTypeOfferings
@@ -94,7 +95,8 @@ class Cluster(Construct):
     """EKS cluster, OIDC provider, controller node group, node access entry, SG discovery tag."""
 
     def __init__(self, scope: Construct, id_: str, *, config: ClusterConfig, name: str, region: str, network: Network,
-                 iam: Iam, kms_key_arn: str, release_version: str, remote_runners: bool = False) -> None:
+                 iam: Iam, kms_key_arn: str, release_version: str, remote_runners: bool = False,
+                 deployer_roles: dict[str, str] | None = None) -> None:
         super().__init__(scope, id_)
 
         # The running cluster's version, if this cluster exists already (read at plan): EKS moves one
@@ -221,26 +223,21 @@ class Cluster(Construct):
                                                 principal_arn=iam.node_role.arn, type="EC2_LINUX")
 
         self.admin_access: list[EksAccessEntry | EksAccessPolicyAssociation] = []
-        if config.admin_principal_arns:
+        if config.admin_principal_arns or deployer_roles:
             # The creator's entry exists already (bootstrap_cluster_creator_admin_permissions): a second
             # CreateAccessEntry for it fails (ResourceInUseException). Refuse that at plan, by name,
             # while the cluster is being created (later, a listed admin runs plans as itself).
             caller = DataAwsIamSessionContext(self, "caller", arn=iam.aws.caller_arn)
         for arn in config.admin_principal_arns:
-            key = admin_key(arn)
-            entry = EksAccessEntry(
-                self, f"admin-{key}", cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD",
-                lifecycle=TerraformResourceLifecycle(precondition=[Precondition(
-                    condition=Op.or_(exists, Op.neq(caller.issuer_arn, arn)),
-                    error_message=f"cluster.admin_principal_arns lists {arn}, the identity running this apply: EKS "
-                                     "made the cluster's creator an admin already and refuses a second access entry "
-                                     "for it. Remove it from the list (keep it for the other roles).",
-                )]))
-            self.admin_access.append(entry)
-            self.admin_access.append(EksAccessPolicyAssociation(
-                self, f"admin-{key}-policy", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{iam.aws.partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}",
-                access_scope={"type": "cluster"}))
+            self._admin(f"admin-{admin_key(arn)}", arn, iam.aws.partition,
+                        lifecycle=TerraformResourceLifecycle(precondition=[Precondition(
+                            condition=Op.or_(exists, Op.neq(caller.issuer_arn, arn)),
+                            error_message=f"cluster.admin_principal_arns lists {arn}, the identity running this "
+                                          "apply: EKS made the cluster's creator an admin already and refuses a second "
+                                          "access entry for it. Remove it from the list (keep it for the other roles).",
+                        )]))
+        if deployer_roles:
+            self._deployer_access(deployer_roles, caller=caller, exists=exists, partition=iam.aws.partition)
 
         self.discovery_tag = Ec2Tag(self, "cluster-sg-discovery-tag", resource_id=self.security_group_id,
                                     key="karpenter.sh/discovery", value=name)
@@ -263,3 +260,31 @@ class Cluster(Construct):
                                                            "error_message": PRIVATE_ENDPOINT_WARNING + "."}]}
 
         self.kubeconfig: str = kubeconfig(name=name, region=region, endpoint=self.endpoint, ca_data=self.ca_data)
+
+    def _admin(self, key: str, arn: str, partition: str, **entry: object) -> None:
+        """An access entry for ``arn`` with AmazonEKSClusterAdminPolicy (cluster scope), ids ``key`` and
+        ``<key>-policy``; ``entry``: the entry's lifecycle or count (a counted pair shares the count)."""
+        created = EksAccessEntry(self, key, cluster_name=self.cluster.name, principal_arn=arn, type="STANDARD",
+                                 **entry)
+        counted = "count" in entry  # a counted entry has no single address to reference: depend on it
+        self.admin_access.append(created)
+        self.admin_access.append(EksAccessPolicyAssociation(
+            self, f"{key}-policy", cluster_name=self.cluster.name,
+            principal_arn=arn if counted else created.principal_arn,
+            policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{ADMIN_POLICY}", access_scope={"type": "cluster"},
+            **({"count": entry["count"], "depends_on": [created]} if counted else {})))
+
+    def _deployer_access(self, roles: dict[str, str], *, caller: DataAwsIamSessionContext, exists: str,
+                         partition: str) -> None:
+        """Cluster admin for each role the state-bootstrap stack made for this environment
+        (``{kind: role ARN}``), except the one that created the cluster: EKS made it an admin already
+        and refuses a second entry for it. Which one did is latched when the cluster is created
+        (``terraform_data.creator``, never updated: ``ignore_changes``), so the entries stay put on every
+        later plan, whoever runs it; a latch added to a running cluster records no creator (the
+        bootstrap's roles did not exist when it was created). The plan-phase role administers too:
+        Terraform Cloud applies with the cluster token its plan read (DESIGN fact 19)."""
+        creator = DataResource(self, "creator", input={"arn": Fn.conditional(exists, "", caller.issuer_arn)},
+                               lifecycle=TerraformResourceLifecycle(ignore_changes=["input"]))
+        for kind, arn in roles.items():
+            self._admin(f"deployer-{kind.replace('_', '-')}", arn, partition,
+                        count=Token.as_number(Fn.conditional(Op.eq(creator.get_string_attribute("input.arn"), arn), 0, 1)))

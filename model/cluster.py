@@ -107,7 +107,7 @@ class ClusterConfig(Model):
     admin_principal_arns: tuple[Annotated[str, StringConstraints(pattern=PRINCIPAL_ARN_PATTERN)], ...] = Field(
         (),
         description="IAM roles/users given cluster-admin (an EKS access entry with AmazonEKSClusterAdminPolicy). "
-        "Whoever created the cluster is admin already; list the operators, CI and Terraform Cloud roles here.")
+        "Whoever created the cluster is admin already; list the operators and CI roles here (the roles state-bootstrap makes for deployer: get theirs by themselves).")
     log_retention_days: RetentionDays = Field(365, description="Retention of /aws/eks/<name>/cluster control-plane logs, in days (audit logs: keep a year).")
     node_instance_type: Annotated[str, StringConstraints(pattern=INSTANCE_TYPE_PATTERN)] = Field(
         "m6i.large", description="Instance type of the controller node group (Karpenter + CoreDNS)."

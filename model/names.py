@@ -31,6 +31,10 @@ TEMPLATES: dict[str, tuple[str, int]] = {
     "controller_role": ("KarpenterController-{name}", 64),
     "ebs_csi_role": ("{name}-ebs-csi-driver", 64),
     "flow_logs_role": ("{name}-vpc-flow-logs", 64),
+    "deployer_tfc_role": ("{name}-deployer-tfc", 64),  # state-bootstrap (model/deployer.py)
+    "planner_tfc_role": ("{name}-planner-tfc", 64),
+    "deployer_github_role": ("{name}-deployer-github", 64),
+    "deployer_policy": ("{name}-deployer-10", 128),  # the longest of the deployer's managed policies
     "controller_policy": ("KarpenterControllerResourceDiscoveryPolicy-{name}", 128),  # the longest of the five
     "interruption_rule": ("{name}-karpenter-rebalance", 64),  # the longest suffix (karpenter.INTERRUPTION_EVENTS)
     "kms_alias": ("alias/{name}", 256),

@@ -25,6 +25,7 @@ from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
 from model.tags import MAX_USER_TAGS, STACK_TAG_KEYS, Tags  # noqa: F401  (re-exported for the tests)
 from model.preflight import PreflightConfig
+from model.deployer import DeployerConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
            "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "load_environments",
@@ -144,13 +145,15 @@ class EmulatorConfig(Model):
 
     The endpoint itself comes from ``AWS_ENDPOINT_URL`` in Terraform's environment."""
 
-    enabled: bool = Field(False, description="Dummy credentials, skip flags and path-style S3 for the emulator. Never in a real environment.")
+    enabled: bool = Field(False, description="Skip flags and path-style S3 for the emulator (its keys come from Terraform's environment, as a deployer's do). Never in a real environment.")
 
     def provider_settings(self) -> dict[str, Any]:
-        """Extra aws provider arguments: dummy credentials, skipped checks, path-style S3 (or none)."""
+        """Extra aws provider arguments: skipped checks, path-style S3 (or none). No keys: the
+        emulator's identities come from the environment (AWS_ACCESS_KEY_ID), so the end-to-end rung
+        can run as an IAM user of the emulator that holds only the deployer policy."""
         if not self.enabled:
             return {}
-        return dict(access_key="testing", secret_key="testing", skip_credentials_validation=True,
+        return dict(skip_credentials_validation=True,
                     skip_metadata_api_check="true", skip_region_validation=True, s3_use_path_style=True)
 
 
@@ -176,6 +179,7 @@ class StackConfig(Model):
     karpenter: KarpenterConfig = Field(default_factory=KarpenterConfig)
     kubernetes_auth: KubernetesAuthConfig = Field(default_factory=KubernetesAuthConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
+    deployer: DeployerConfig = Field(default_factory=DeployerConfig)
     emulator: EmulatorConfig = Field(default_factory=EmulatorConfig)
 
     @model_validator(mode="after")
@@ -186,6 +190,10 @@ class StackConfig(Model):
         problem = version_problem(self, _today(info))
         if problem:
             raise ValueError(problem)
+        if self.deployer.terraform_cloud is not None and self.backend.type != "cloud":
+            raise ValueError(
+                f"deployer.terraform_cloud needs backend.type cloud (its organization, workspace and hostname are what "
+                f"the role trusts), not {self.backend.type}; set backend to cloud or remove deployer.terraform_cloud")
         if self.karpenter.replicas is not None and self.karpenter.replicas > self.cluster.node_min_size:
             raise ValueError(
                 f"karpenter.replicas {self.karpenter.replicas} > cluster.node_min_size {self.cluster.node_min_size}: "
@@ -211,6 +219,19 @@ class StackConfig(Model):
     def pod_identity(self) -> bool:
         """Whether the platform's controllers get their AWS credentials through EKS Pod Identity (else IRSA)."""
         return self.cluster.pod_credentials == "pod_identity"
+
+    @property
+    def deployer_roles(self) -> dict[str, str]:
+        """``{kind: role name}`` of the roles the state-bootstrap stack makes for this environment
+        (``terraform_cloud``, ``terraform_cloud_plan``, ``github``)."""
+        roles = {}
+        if self.deployer.terraform_cloud is not None:
+            roles["terraform_cloud"] = names.derived("deployer_tfc_role", self.name)
+            if self.deployer.terraform_cloud.plan_role:
+                roles["terraform_cloud_plan"] = names.derived("planner_tfc_role", self.name)
+        if self.deployer.github is not None:
+            roles["github"] = names.derived("deployer_github_role", self.name)
+        return roles
 
     @property
     def kubernetes_auth_mode(self) -> str:

@@ -7,6 +7,8 @@ providers or backends; this module does.
 
 from __future__ import annotations
 
+import tempfile
+
 from stacks import bootstrap
 
 bootstrap.prepare()  # before any layer or provider import: see stacks/bootstrap.py
@@ -65,7 +67,8 @@ class PlatformStack(TerraformStack):
         self.cluster = Cluster(self, "cluster", config=config.cluster, name=config.name, region=config.region,
                                network=self.network, iam=self.iam, kms_key_arn=self.key.arn,
                                release_version=config.node_release_version,
-                               remote_runners=config.backend.type == "cloud")
+                               remote_runners=config.backend.type == "cloud",
+                               deployer_roles=self._deployer_roles(config, aws))
         self.add_override("import", self.cluster.imports)
         self.preflight = Preflight(self, "preflight", config=config.preflight, name=config.name, region=config.region,
                                    network=self.network, cluster=self.cluster, cluster_config=config.cluster,
@@ -156,6 +159,12 @@ class PlatformStack(TerraformStack):
         reads the token at plan as well."""
         return DataAwsEksClusterAuth(self, "cluster-auth", name=config.name, depends_on=[gate]).token
 
+    @staticmethod
+    def _deployer_roles(config: StackConfig, aws: AwsContext) -> dict[str, str]:
+        """``{kind: ARN}`` of the state-bootstrap stack's roles for this environment (``deployer:``)."""
+        return {kind: f"arn:{aws.partition}:iam::{aws.account_id}:role/{role}"
+                for kind, role in config.deployer_roles.items()}
+
     # ------------------------------------------------------------------ shared encryption key
 
     def _kms_key(self, config: StackConfig, aws: AwsContext) -> KmsKey:
@@ -214,10 +223,17 @@ def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootst
     from stacks.state_bucket import STACK_NAME, StateBucketStack
 
     app = App(outdir=outdir) if outdir else App()
-    for environment, config in configs.items() if not bootstrap_only else ():
-        PlatformStack(app, environment, config=config)
+    stacks = {environment: PlatformStack(app, environment, config=config)
+              for environment, config in (configs.items() if not bootstrap_only else ())}
     buckets = state_buckets(configs)
-    if buckets:
-        StateBucketStack(app, STACK_NAME, buckets=buckets,
+    wanted = [env for env, config in configs.items() if config.deployer_roles]
+    if buckets or wanted:
+        # the deployer policies come from the environments' JSON (built here, in a scratch app when
+        # only the bootstrap is synthesized; to_terraform() costs ~0.1 s a stack)
+        with tempfile.TemporaryDirectory(prefix="deployer-") as scratch_dir:
+            scratch = App(outdir=scratch_dir) if bootstrap_only and wanted else None
+            deployers = {env: (configs[env], (stacks.get(env) or PlatformStack(scratch, env, config=configs[env]))
+                               .to_terraform()) for env in wanted}
+        StateBucketStack(app, STACK_NAME, buckets=buckets, deployers=deployers,
                          emulator=EmulatorConfig(enabled=all(c.emulator.enabled for c in configs.values())))
     return app

@@ -69,6 +69,10 @@ def _rows(model: type[BaseModel], prefix: str = "", when: str = "") -> list[str]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.append(f"| {key} | section | | {_summary(annotation)} |")
             rows += _rows(annotation, f"{path}.")
+        elif (len(args) == 2 and type(None) in args and isinstance(args[0], type)
+              and issubclass(args[0], BaseModel)):  # an optional section: absent unless written
+            rows.append(f"| {key} | section, optional | — | {field.description or _summary(args[0])} |")
+            rows += _rows(args[0], f"{path}.")
         elif name == "backend":
             rows.append(f"| {key} | section | **required** | {field.description} |")
             for variant in args:

@@ -13,10 +13,19 @@ it, DESIGN fact 24). An ``import`` block adopts the role where it exists already
 request, console or CLI creates it), so the apply never fails "has been taken"; ``prevent_destroy``
 keeps a destroy from deleting a role other stacks and teams use. No environment's destroy can touch
 it: the environments only read it (constructs/preflight.py).
+
+And, for each environment whose file asks (``deployer:``, model/deployer.py), the identities that
+deploy it without keys: the account's OIDC provider for Terraform Cloud (``backend.hostname``) and/or
+GitHub Actions, a role per environment trusting only that workspace (organization, project, run phase)
+or repository environment, holding the environment's deployer policy (model/permissions.py, from its
+synthesized JSON, so it follows the stack), and outputs with the role ARNs and the workspace
+variables to set. The environment gives each role a cluster access entry (constructs/cluster.py).
+Deploy this stack again after a change that adds resource types, before the environment's apply.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +37,10 @@ from cdktf import LocalBackend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_iam_roles import DataAwsIamRoles
+from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
+from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.iam_service_linked_role import IamServiceLinkedRole
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
@@ -51,8 +64,26 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
 from constructs.policy import policy_document
+from model import deployer
+from model.permissions import deployer_policy
 from model.preflight import SPOT_ROLE_PATH, SPOT_SERVICE
-from stacks.config import BOOTSTRAP_STACK, EmulatorConfig, log_bucket_name
+from stacks.config import BOOTSTRAP_STACK, EmulatorConfig, StackConfig, log_bucket_name
+
+# A destroy can drain nodes for hours (stateful pools: 4 h); 12 h is IAM's most for a role session.
+MAX_SESSION_SECONDS = 12 * 3600
+ACCOUNT_PLACEHOLDER = "000000000000"  # sized like an account id, so the packing is the real one's
+
+
+def _key(name: str) -> str:
+    """A bucket or environment name as an output name."""
+    return name.replace(".", "_").replace("-", "_")
+
+
+def deployer_policy_texts(doc: dict, account: str, phases: tuple[str, ...] | None = None) -> list[str]:
+    """The environment's deployer policy documents as JSON, the account a Terraform reference."""
+    kwargs = {"phases": phases} if phases else {}
+    documents = deployer_policy(doc, account=ACCOUNT_PLACEHOLDER, **kwargs).documents
+    return [json.dumps(d, separators=(",", ":")).replace(ACCOUNT_PLACEHOLDER, account) for d in documents]
 
 STACK_NAME = BOOTSTRAP_STACK
 
@@ -61,14 +92,17 @@ class StateBucketStack(TerraformStack):
     """Hardened S3 state bucket(s) for the environments' S3 backends, with local state."""
 
     def __init__(self, scope: Construct, id_: str, *, buckets: dict[str, str],
-                 emulator: EmulatorConfig = EmulatorConfig()) -> None:
+                 emulator: EmulatorConfig = EmulatorConfig(),
+                 deployers: dict[str, tuple[StackConfig, dict]] | None = None) -> None:
         super().__init__(scope, id_)
         # In the project root (relative to cdktf.out/stacks/<id>/): a re-synth or a deleted cdktf.out
         # must never take this state with it. *.tfstate is git-ignored: keep the file safe.
         LocalBackend(self, path=f"../../../terraform.{id_}.tfstate")
         providers: dict[str, AwsProvider] = {}
         extra = emulator.provider_settings()
-        for region in sorted(set(buckets.values())):
+        deployers = deployers or {}
+        regions = set(buckets.values()) or {config.region for config, _ in deployers.values()}
+        for region in sorted(regions):
             providers[region] = AwsProvider(self, f"aws-{region}", region=region, alias=region,
                                             default_tags=[{"tags": {"ManagedBy": "cdktf", "Purpose": "terraform-state"}}],
                                             **extra)
@@ -100,8 +134,86 @@ class StateBucketStack(TerraformStack):
             # S3 checks at PutBucketLogging that the target's policy already lets log delivery write.
             S3BucketLoggingA(self, f"logging-{name}", bucket=bucket.id, provider=provider,
                              target_bucket=logs.id, target_prefix="s3-access/", depends_on=[logs_policy])
-            TerraformOutput(self, f"bucket_{name.replace('.', '_').replace('-', '_')}", value=bucket.arn)
+            TerraformOutput(self, f"bucket_{_key(name)}", value=bucket.arn)
         self._spot_service_linked_role(providers[min(providers)])
+        if deployers:
+            self._deployer_trust(providers[min(providers)], deployers)
+
+    def _deployer_trust(self, provider: AwsProvider, deployers: dict[str, tuple[StackConfig, dict]]) -> None:
+        """Per environment that asks (``deployer:``): its deployer policy as managed policies (from its
+        synthesized JSON, model/permissions.py), and a role for Terraform Cloud and/or GitHub Actions
+        holding them, trusted through the account's OIDC provider for that issuer (one per issuer,
+        shared by the environments; IAM is global, so one provider configuration serves). Outputs
+        each role's ARN and, for Terraform Cloud, the workspace variables to set."""
+        account = DataAwsCallerIdentity(self, "deployer-account", provider=provider)
+        issuers: dict[str, IamOpenidConnectProvider] = {}
+
+        def issuer(host: str, audience: str) -> IamOpenidConnectProvider:
+            if host not in issuers:
+                issuers[host] = IamOpenidConnectProvider(
+                    self, f"oidc-{host.replace('.', '-')}", url=f"https://{host}", client_id_list=[audience],
+                    provider=provider)
+            return issuers[host]
+
+        for env, (config, doc) in sorted(deployers.items()):
+            policies = [IamPolicy(self, f"deployer-{env}-{i}", name=f"{config.name}-deployer-{i}", provider=provider,
+                                  description=f"What plan, apply and destroy of {env} call (python -m stacks.deployer {env})",
+                                  policy=text)
+                        for i, text in enumerate(deployer_policy_texts(doc, account.account_id), 1)]
+            roles = config.deployer_roles
+            outputs: dict[str, str] = {}
+            tfc = config.deployer.terraform_cloud
+            if tfc is not None:
+                backend = config.backend
+                host = backend.hostname
+                provider_arn = issuer(host, deployer.TFC_AUDIENCE).arn
+                phase = "apply" if tfc.plan_role else "*"
+                role = self._trusted_role(f"deployer-{env}-terraform-cloud", roles["terraform_cloud"], provider, policies,
+                                          provider_arn, host, deployer.TFC_AUDIENCE, deployer.tfc_subject(
+                                              backend.organization, tfc.project, backend.workspace, phase))
+                variables = {"TFC_AWS_PROVIDER_AUTH": "true"}
+                if tfc.plan_role:
+                    plan_policies = [IamPolicy(self, f"planner-{env}-{i}", name=f"{config.name}-planner-{i}",
+                                               provider=provider, policy=text,
+                                               description=f"What a plan of {env} reads (python -m stacks.deployer {env} --plan)")
+                                     for i, text in enumerate(deployer_policy_texts(doc, account.account_id, ("read",)), 1)]
+                    plan = self._trusted_role(f"planner-{env}-terraform-cloud", roles["terraform_cloud_plan"], provider,
+                                              plan_policies, provider_arn, host, deployer.TFC_AUDIENCE,
+                                              deployer.tfc_subject(backend.organization, tfc.project, backend.workspace,
+                                                                   "plan"))
+                    variables |= {"TFC_AWS_PLAN_ROLE_ARN": plan.arn, "TFC_AWS_APPLY_ROLE_ARN": role.arn}
+                    outputs["terraform_cloud_plan_role_arn"] = plan.arn
+                else:
+                    variables["TFC_AWS_RUN_ROLE_ARN"] = role.arn
+                outputs["terraform_cloud_role_arn"] = role.arn
+                TerraformOutput(self, f"deployer_{_key(env)}_workspace_variables", value=variables,
+                                description=f"Set these as environment variables of workspace {backend.workspace}")
+            if config.deployer.github is not None:
+                gh = config.deployer.github
+                role = self._trusted_role(f"deployer-{env}-github", roles["github"], provider, policies,
+                                          issuer(deployer.GITHUB_HOST, deployer.GITHUB_AUDIENCE).arn,
+                                          deployer.GITHUB_HOST, deployer.GITHUB_AUDIENCE,
+                                          deployer.github_subject(gh.repository, gh.environment))
+                outputs["github_role_arn"] = role.arn
+            for what, value in outputs.items():
+                TerraformOutput(self, f"deployer_{_key(env)}_{what}", value=value)
+
+    def _trusted_role(self, id_: str, name: str, provider: AwsProvider, policies: list[IamPolicy], provider_arn: str,
+                      host: str, audience: str, subject: str) -> IamRole:
+        """A role that ``host``'s tokens for ``subject`` (a StringLike pattern) and ``audience`` may
+        assume through the OIDC provider ``provider_arn``, holding ``policies``."""
+        trust = policy_document(self, f"{id_}-trust", [{
+            "Effect": "Allow",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": provider_arn},
+            "Condition": {"StringEquals": {f"{host}:aud": audience}, "StringLike": {f"{host}:sub": subject}},
+        }])
+        trust.provider = provider
+        role = IamRole(self, id_, name=name, assume_role_policy=trust.json, provider=provider,
+                       max_session_duration=MAX_SESSION_SECONDS)
+        for i, policy in enumerate(policies, 1):
+            IamRolePolicyAttachment(self, f"{id_}-{i}", role=role.name, policy_arn=policy.arn, provider=provider)
+        return role
 
     def _spot_service_linked_role(self, provider: AwsProvider) -> None:
         """``AWSServiceRoleForEC2Spot``, adopted where it exists, never destroyed (IAM is global: one

@@ -8,7 +8,9 @@ JSON is changed, except in rung c, which swaps the local backend block for the S
 rung d, which also applies variants synthesized with another ``cluster.version`` (and nothing else).
 A destroy keeps what the stack keeps on purpose (``skip_destroy`` log groups: ``retained``).
 
-a. ``test_apply_plan_destroy``: init, apply, ``plan -detailed-exitcode`` = 0, every output has a
+a. ``test_apply_plan_destroy``, as an emulator IAM user holding only the stack's deployer policy
+   (model/permissions.py; the emulator enforces IAM: any refused call fails the rung):
+   init, apply, ``plan -detailed-exitcode`` = 0, every output has a
    value, the kubeconfig output is a valid kubeconfig (kubectl); then what the cluster's workloads
    leave in AWS is created through the emulator's APIs (tests/emulator/leftovers.py: load balancers,
    their security groups and rules, target groups, a PVC volume, a leaked CNI interface, and another
@@ -20,7 +22,9 @@ b. ``test_interrupted_apply_converges``: an apply killed hard (SIGKILL, as when 
    then one interrupted with Ctrl-C (SIGINT), each recovered the way an operator would (resources
    created but not recorded are found through the emulator's APIs and imported); the final apply
    leaves exactly what a clean apply leaves (no duplicate VPC/subnet/NAT/key...) and re-plans clean.
-c. ``test_s3_backend_and_lock``: state in the emulator's S3 with Terraform's native lock file.
+c. ``test_s3_backend_and_lock``: state in the emulator's S3 with Terraform's native lock file, as the
+   deployer too (S3 calls are authorized per bucket and key, which the emulator checks: the policy's
+   state object and lock file statements are proven here).
 d. ``test_kubernetes_upgrade``: the stack one Kubernetes minor below tests/environments/emulator.yaml's
    version, a refused two-minor jump, then one-minor steps up to one above it; every step's plan
    updates the cluster, node group and add-ons in place (nothing replaced), converges, re-plans clean.
@@ -47,7 +51,8 @@ import pytest
 
 from tests.emulator.inventory import counts, expected_counts, inventory, nonempty, retained
 from tests.emulator.leftovers import assert_swept, create_leftovers
-from tests.emulator.server import ACCESS_KEY, REGION, SECRET_KEY, Emulator, bootstrapped
+from model import permissions
+from tests.emulator.server import ACCOUNT_ID, REGION, Emulator, bootstrapped
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
 from tests.progress import progress
@@ -173,8 +178,30 @@ def orphans(emu: Emulator, tf: Terraform) -> dict[str, list[str]]:
 
 
 def test_apply_plan_destroy(fresh, stack, emulator_synth, tmp_path):
+    """Run as an emulator IAM user holding only the stack's deployer policy (model/permissions.py):
+    every call of the apply, the re-plans, the change-impact plans and the destroy (its destroy-time
+    scripts included) is authorized by it, or the rung fails with the AccessDenied naming the action."""
     started = time.monotonic()
     synthesizing = start_variants(tmp_path / "variants")  # the change-impact variants, while we apply
+    deployer = permissions.deployer_policy(emulator_synth["emulator"], account=ACCOUNT_ID).documents
+    offset = fresh.log_size()
+    with fresh.enforce_iam(deployer) as identity:
+        log(f"a: Terraform runs as {identity}, holding only the deployer policy ({len(deployer)} managed policies, "
+            f"{sum(len(s['Action']) for d in deployer for s in d['Statement'])} actions)")
+        apply_plan_destroy(fresh, stack, emulator_synth, tmp_path, synthesizing)
+    denied = fresh.denials_since(offset)
+    refused = [line for line in denied if f" in {REGION}" in line and f" iam:GetUser in {REGION}" not in line]
+    assert not refused, "calls the deployer policy refused (the rung passed around them):\n" + "\n".join(refused)
+    log(f"a: {len(denied)} calls refused, as they should be: {sorted({' '.join(d.split()[-3:]) for d in denied})}")
+    TIMINGS["a (apply/plan/destroy)"] = time.monotonic() - started
+
+
+# Refused on purpose: iam:GetUser (the aws provider asks it for the account id before
+# sts:GetCallerIdentity and takes the first answer: not granted) and anything in another region
+# (the change-impact plan of `region`, refused at plan anyway: the policy is this region's).
+
+
+def apply_plan_destroy(fresh: Emulator, stack: dict, emulator_synth, tmp_path: Path, synthesizing) -> None:
     tf = terraform(fresh, tmp_path / "a", stack)
     tf.run("init", *TF_FLAGS, label="a: init", timeout=180)
     run(tf, "apply", "-auto-approve", *TF_FLAGS, label="a: apply", timeout=APPLY_TIMEOUT)
@@ -212,7 +239,6 @@ def test_apply_plan_destroy(fresh, stack, emulator_synth, tmp_path):
     destroyed = run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="a: destroy", timeout=DESTROY_TIMEOUT)
     assert_destroyed(fresh, "after destroy", stack)
     assert_swept(fresh, leftovers, destroyed.output)
-    TIMINGS["a (apply/plan/destroy)"] = time.monotonic() - started
 
 
 def check_kubeconfig(tf: Terraform, tmp_path: Path, values: dict) -> None:
@@ -581,7 +607,7 @@ def s3_backend_flags(emu: Emulator) -> list[str]:
         "endpoints": f'{{s3="{emu.url}"}}', "use_path_style": "true",
         "skip_credentials_validation": "true", "skip_requesting_account_id": "true",
         "skip_metadata_api_check": "true", "skip_region_validation": "true",
-        "access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
+        "access_key": emu.terraform_keys[0], "secret_key": emu.terraform_keys[1],
     }
     return [f"-backend-config={k}={v}" for k, v in settings.items()]
 
@@ -600,6 +626,17 @@ def test_s3_backend_and_lock(fresh, stack, synth, tmp_path):
     s3 = fresh.client("s3")
     s3.create_bucket(Bucket=STATE_BUCKET)
     s3.put_bucket_versioning(Bucket=STATE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    # as the deployer, whose policy names this state object and its lock file (where the flags put them):
+    # the S3 backend's calls are authorized on the bucket and key, which the emulator does check
+    placed = copy.deepcopy(doc)
+    placed["terraform"]["backend"] = {"s3": {**s3_backend["s3"], "bucket": STATE_BUCKET, "key": STATE_KEY}}
+    with fresh.enforce_iam(permissions.deployer_policy(placed, account=ACCOUNT_ID).documents):
+        s3_backend_rung(fresh, doc, tmp_path)
+    TIMINGS["c (s3 backend + lock)"] = time.monotonic() - started
+
+
+def s3_backend_rung(fresh: Emulator, doc: dict, tmp_path: Path) -> None:
+    s3 = fresh.client("s3")  # the harness (enforce_iam's administrator)
     tf = terraform(fresh, tmp_path / "c", doc)
     tf.run("init", *TF_FLAGS, *s3_backend_flags(fresh), label="c: init (s3 backend)", timeout=180)
 
@@ -634,7 +671,6 @@ def test_s3_backend_and_lock(fresh, stack, synth, tmp_path):
     final = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
     assert [r for r in final["resources"] if r["mode"] == "managed"] == []
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=STATE_BUCKET)["Contents"]] == [STATE_KEY]
-    TIMINGS["c (s3 backend + lock)"] = time.monotonic() - started
 
 
 # ----------------------------------------------------------------------------- d

@@ -781,3 +781,62 @@ def test_stock_moto_has_no_ec2_service_quotas(stock):
         with pytest.raises(ClientError) as exc:
             call()
         assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500, "moto now implements it"
+
+
+# ----------------------------------------------------------------------------- IAM enforcement (DESIGN fact 30)
+
+SCOPED = [{"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["eks:ListClusters", "eks:DescribeAddonVersions", "ec2:DescribeVpcs"],
+     "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}},
+    {"Effect": "Allow", "Action": "servicequotas:GetServiceQuota",
+     "Resource": f"arn:aws:servicequotas:us-east-1:{ACCOUNT_ID}:ec2/*"},
+    {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT_ID}:*"},
+]}]
+
+
+def test_iam_enforcement(plus):
+    """Under /moto-api/reset-auth: EKS calls pass the signature check; a statement naming resources
+    allows (moto names none); aws:RequestedRegion is the request's region; moto_plus's own handlers
+    (add-ons, access entries, EC2 Service Quotas) are authorized like moto's; AccessDenied comes in
+    each protocol's shape and names the action."""
+    with plus.enforce_iam(SCOPED, user="selftest") as identity:
+        keys = plus.terraform_keys
+        eks = plus.client("eks", keys=keys)
+        assert eks.list_clusters()["clusters"] == []
+        assert eks.describe_addon_versions(kubernetesVersion="1.35")["addons"]  # moto_plus's handler
+        quota = plus.client("service-quotas", keys=keys).get_service_quota(ServiceCode="ec2", QuotaCode="L-0263D0A3")
+        assert quota["Quota"]["Value"] == 5.0
+        assert "QueueUrls" not in plus.client("sqs", keys=keys).list_queues()
+        plus.client("ec2", keys=keys).describe_vpcs()
+        refused = {
+            "eks ListAccessEntries (moto_plus)": (lambda: eks.list_access_entries(clusterName="x"),
+                                                  "AccessDeniedException", "eks:ListAccessEntries"),
+            "eks in another region": (lambda: plus.client("eks", "us-west-2", keys=keys).list_clusters(),
+                                      "AccessDeniedException", "eks:ListClusters"),
+            "iam (query XML)": (lambda: plus.client("iam", keys=keys).list_roles(), "AccessDenied", "iam:ListRoles"),
+            "ec2": (lambda: plus.client("ec2", keys=keys).describe_subnets(), "UnauthorizedOperation",
+                    "ec2:DescribeSubnets"),
+            "logs (JSON, moto_plus's AssociateKmsKey)": (
+                lambda: plus.client("logs", keys=keys).associate_kms_key(logGroupName="g", kmsKeyId="k"),
+                "AccessDeniedException", "logs:AssociateKmsKey"),
+        }
+        for what, (call, error, action) in refused.items():
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert code(exc) == error, (what, exc.value.response)
+            assert f"{identity} is not authorized to perform: {action}" in exc.value.response["Error"]["Message"], what
+    assert plus.client("iam").list_roles()  # enforcement ends with the context: the harness's keys again
+
+
+def test_stock_moto_iam_enforcement_still_has_the_gaps(stock):
+    """What iam_enforcement mends: stock moto refuses every EKS GET (SignatureDoesNotMatch) and lets no
+    resource-scoped statement allow anything."""
+    allow_all = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]
+    with stock.enforce_iam(allow_all, user="selftest-all"):
+        with pytest.raises(ClientError) as exc:
+            stock.client("eks", keys=stock.terraform_keys).list_clusters()
+        assert "SignatureDoesNotMatch" in str(exc.value)
+    with stock.enforce_iam(SCOPED, user="selftest-scoped"):
+        with pytest.raises(ClientError) as exc:
+            stock.client("sqs", keys=stock.terraform_keys).list_queues()
+        assert "AccessDenied" in str(exc.value) or code(exc) in ("AccessDenied", "AccessDeniedException")

@@ -45,9 +45,10 @@ def test_aws_provider_region_and_default_tags(synth):
     assert "access_key" not in aws and "skip_credentials_validation" not in aws
 
 
-def test_emulator_switch_only_adds_test_credentials_and_skips(synth):
+def test_emulator_switch_only_adds_skips_and_no_keys(synth):
     (aws,) = synth["t-alt"]["provider"]["aws"]  # emulator.enabled: true
-    assert aws["access_key"] == "testing" and aws["s3_use_path_style"] is True
+    # no keys in the JSON: the emulator rung's identity (the deployer policy's user) is the environment's
+    assert "access_key" not in aws and "secret_key" not in aws and aws["s3_use_path_style"] is True
     assert aws["skip_credentials_validation"] is True and "endpoints" not in aws
 
 

@@ -62,7 +62,8 @@ def _variants() -> dict[str, StackConfig]:
         "t-alt": _override(dev, name=longest_name(dev),
                            network={"availability_zones": ["us-west-2a", "us-west-2b"], "single_nat_gateway": False},
                            backend={"type": "local"}, emulator={"enabled": True}, preflight={"quotas": False},
-                           cluster={"version": "1.32", "pod_credentials": "pod_identity"}, karpenter={"version": "1.2.1"}),
+                           cluster={"version": "1.32", "pod_credentials": "pod_identity"}, karpenter={"version": "1.2.1"},
+                           deployer={"github": {"repository": "my-org/platform", "environment": "alt"}}),
     }
 
 
@@ -72,6 +73,9 @@ EMULATOR = "emulator"
 # whose id (in the emulator's mapping, as in an AWS account's) holds no EKS control plane, and
 # controller nodes above the default On-Demand Standard vCPU quota (5)
 EMULATOR_PREFLIGHT = "emulator-preflight"
+# the emulator stack run by Terraform Cloud and GitHub Actions: the state-bootstrap stack beside it makes
+# their OIDC providers and roles (tests/test_bootstrap_trust.py applies it to the emulator)
+EMULATOR_TRUST = "emulator-trust"
 
 
 def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]:
@@ -87,6 +91,12 @@ def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]
             configs[name] = _override(load_config(EMULATOR_ENV / "emulator.yaml"),
                                       network={"availability_zones": ["us-east-1a", "us-east-1b", "us-east-1e"]},
                                       cluster={"node_instance_type": "m6i.4xlarge"})
+        elif name == EMULATOR_TRUST:
+            configs[name] = _override(load_config(EMULATOR_ENV / "emulator.yaml"), name="platform-trust",
+                                      backend={"type": "cloud", "organization": "my-org", "workspace": "platform-trust"},
+                                      deployer={"terraform_cloud": {"project": "platform", "plan_role": True},
+                                                "github": {"repository": "my-org/platform",
+                                                           "environment": "production"}})
         else:
             variants = variants or _variants()
             configs[name] = variants[name]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.emulator.server import Emulator
+from tests.emulator.server import HARNESS_PATH, Emulator
 
 
 def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
@@ -55,7 +55,9 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
     # service-linked roles are the account's (the state-bootstrap stack's), never an environment's
     found["iam_roles"] = [r["RoleName"] for r in _pages(iam, "list_roles", "Roles")
                           if not r["Path"].startswith("/aws-service-role/")]
-    found["iam_policies"] = [p["Arn"] for p in _pages(iam, "list_policies", "Policies", Scope="Local")]
+    # the harness's own identities (Emulator.enforce_iam) live under HARNESS_PATH: not the stack's
+    found["iam_policies"] = [p["Arn"] for p in _pages(iam, "list_policies", "Policies", Scope="Local")
+                             if p.get("Path") != HARNESS_PATH]
     found["iam_instance_profiles"] = [p["InstanceProfileName"] for p in
                                       _pages(iam, "list_instance_profiles", "InstanceProfiles")]
     found["oidc_providers"] = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]

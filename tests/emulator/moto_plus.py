@@ -65,6 +65,20 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
 ``service_quotas``          Service Quotas knows only ``vpc``: no EC2 quota (Elastic IPs, vCPUs),
                             no GetAWSDefaultServiceQuota or RequestServiceQuotaIncrease, so the
                             preflight's ``aws_servicequotas_service_quota`` reads fail.
+``iam_enforcement``         moto enforces IAM when asked (``POST /moto-api/reset-auth``), but:
+                            every EKS call (any GET without a query) fails
+                            ``SignatureDoesNotMatch`` (the check signs the headers as the body
+                            when there is none); a statement naming a
+                            resource never allows anything (moto passes ``*`` as the resource of
+                            nearly every call, and ``arn:...`` does not match ``*``); conditions
+                            are not evaluated. This patch signs an empty body as empty, takes an unknown
+                            resource as matching (the emulator proves actions; resources are
+                            reviewed), evaluates ``aws:RequestedRegion`` (the request's region)
+                            and leaves condition keys it cannot know (tags, ``iam:*``) satisfied,
+                            listing each in its log; a failed condition leaves a statement out
+                            (AWS), never turning an Allow into a Deny (moto 5.2.5 returns DENIED);
+                            AccessDenied comes in each protocol's error shape, naming the
+                            action (moto's one XML shape reads as ``UnknownError`` to the Go SDK).
 ==========================  ================================================================
 
 The patches are written against moto **5.2.5** internals (class attributes, private response
@@ -1392,6 +1406,163 @@ def service_quotas() -> None:
         setattr(responses.ServiceQuotasResponse, handler.__name__, handler)
 
 
+# ----------------------------------------------------------------------------- IAM enforcement
+
+#: condition keys the emulator evaluates, from the request; every other key is left satisfied
+KNOWN_CONDITION_KEYS = ("aws:requestedregion",)
+
+
+def _condition_met(operator: str, expected: Any, actual: str | None) -> bool:
+    """One condition operator on one known key (``actual`` None: the key is absent)."""
+    import fnmatch
+
+    values = expected if isinstance(expected, list) else [expected]
+    base = operator.removesuffix("IfExists")
+    if actual is None:
+        return operator.endswith("IfExists") or base.startswith("StringNot")
+    if base == "Null":
+        return str(values[0]).lower() == "false"
+    if base in ("StringEquals", "ArnEquals"):
+        return actual in values
+    if base == "StringEqualsIgnoreCase":
+        return actual.lower() in [str(v).lower() for v in values]
+    if base in ("StringLike", "ArnLike"):
+        return any(fnmatch.fnmatchcase(actual, str(v)) for v in values)
+    if base == "StringNotEquals":
+        return actual not in values
+    if base == "StringNotLike":
+        return not any(fnmatch.fnmatchcase(actual, str(v)) for v in values)
+    return True  # an operator this emulator does not know: left satisfied, as the key
+
+
+def _statement_applies(statement: dict, action: str, resource: str, context: dict[str, str],
+                       unevaluated: set[str]) -> bool:
+    """Whether ``statement`` covers ``action`` on ``resource`` under ``context`` (IAM's rules:
+    actions and resources match case-insensitively / by glob, every condition must hold)."""
+    import fnmatch
+
+    def listed(key: str) -> list[str]:
+        value = statement.get(key, [])
+        return value if isinstance(value, list) else [value]
+
+    def matches(patterns: list[str], value: str, fold: bool) -> bool:
+        return any(fnmatch.fnmatchcase(value.lower() if fold else value, p.lower() if fold else p) for p in patterns)
+
+    if "NotAction" in statement:
+        if matches(listed("NotAction"), action, True):
+            return False
+    elif not matches(listed("Action"), action, True):
+        return False
+    if resource != "*":  # moto names the resource of S3 calls only; for the rest it passes "*"
+        if "NotResource" in statement and matches(listed("NotResource"), resource, False):
+            return False
+        if "Resource" in statement and not matches(listed("Resource"), resource, False):
+            return False
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, expected in pairs.items():
+            if key.lower() not in KNOWN_CONDITION_KEYS:
+                unevaluated.add(key)
+                continue
+            if not _condition_met(operator, expected, context.get(key.lower())):
+                return False
+    return True
+
+
+#: signing names of the services that answer in the query protocol's XML (EC2 has its own shape)
+QUERY_SERVICES = ("iam", "sts", "elasticloadbalancing", "autoscaling", "cloudformation", "rds", "sns")
+
+
+def _denied(service: str, identity: str, action: str, explicit: bool) -> Exception:
+    """AccessDenied as the service answers it, so the SDK (Terraform's, the aws CLI's) reports the
+    code and the message naming the action (moto sends one XML shape to every service: the Go SDK
+    reads it as ``UnknownError``)."""
+    import json
+    from werkzeug.exceptions import HTTPException
+
+    why = "with an explicit deny in an identity-based policy" if explicit else \
+        f"because no identity-based policy allows the {action} action"
+    message = f"User: {identity} is not authorized to perform: {action} {why}"
+    request_id = _random().get_random_hex(length=32)
+    if service == "ec2":
+        body = (f"<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to "
+                f"perform this operation. {message}</Message></Error></Errors><RequestID>{request_id}</RequestID>"
+                "</Response>")
+    elif service in QUERY_SERVICES:
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>"
+                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+    else:  # JSON and REST-JSON services (EKS, KMS, Logs, EventBridge, SQS, Service Quotas)
+        body = json.dumps({"__type": "AccessDeniedException", "message": message, "Message": message})
+
+    class Denied(HTTPException):
+        code = 403
+
+        def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+            kind = "text/xml" if body.startswith("<") else "application/x-amz-json-1.1"
+            return [("Content-Type", kind), ("x-amzn-ErrorType", "AccessDeniedException")]
+
+    return Denied(description=body)
+
+
+def iam_enforcement() -> None:
+    """Gap: under ``/moto-api/reset-auth`` moto 5.2.5 refuses every EKS call (SignatureDoesNotMatch),
+    lets no resource-scoped statement allow anything and ignores conditions (or, where it evaluates
+    them, turns a failed Allow into a Deny). This patch: the signature is computed over the raw body;
+    identity policies are evaluated as IAM does (explicit Deny wins, else some Allow must apply;
+    actions case-insensitively; a resource moto does not name matches any Resource element, a named
+    one (S3) must match; ``aws:RequestedRegion`` is the request's region; other condition keys are
+    left satisfied and each is logged once). moto_plus's own handlers (add-ons, access entries,
+    updates, Service Quotas, log group keys) are methods of moto's response classes, so they pass
+    through this check like moto's own. AccessDenied names the action, as AWS does."""
+    import moto.iam.access_control as access_control
+    from botocore.awsrequest import AWSRequest
+
+    logged: set[str] = set()
+
+    def _create_aws_request(self: Any) -> Any:
+        signed = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+        headers = self._create_headers_for_aws_request(signed, self._headers)
+        # a form body (query protocol) reaches moto parsed: the parsed form is what was signed;
+        # otherwise the raw body, empty for a GET (moto's own check signs the headers then)
+        form = "x-www-form-urlencoded" in str(self._headers.get("Content-Type", ""))
+        body = self._body or (self._data if form else b"")
+        request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+        request.context["timestamp"] = headers["X-Amz-Date"]
+        return request
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        if self._action == "sts:GetCallerIdentity":  # AWS allows it to every identity
+            return
+        context = {"aws:requestedregion": self._region}
+        unevaluated: set[str] = set()
+        allowed = False
+        for policy in self._access_key.collect_policies():
+            document = access_control.IAMPolicy(policy)._policy_json
+            statements = document.get("Statement", [])
+            for statement in statements if isinstance(statements, list) else [statements]:
+                if not _statement_applies(statement, self._action, resource, context, unevaluated):
+                    continue
+                if statement.get("Effect") == "Deny":
+                    _log(f"iam: AccessDenied {self._access_key.arn} {self._action} in {self._region} (explicit deny)")
+                    raise _denied(self._service, self._access_key.arn, self._action, explicit=True)
+                allowed = True
+        for key in sorted(unevaluated - logged):
+            logged.add(key)
+            _log(f"iam: condition key {key} is not evaluated by the emulator (left satisfied)")
+        if self._is_assuming_role_operation(resource):
+            allowed = allowed and self._check_role_trust_relationship(resource)
+        if not allowed:
+            _log(f"iam: AccessDenied {self._access_key.arn} {self._action} in {self._region}")
+            if isinstance(self, access_control.S3IAMRequest):
+                self._raise_access_denied()  # S3's own error shape (moto's is right there)
+            raise _denied(self._service, self._access_key.arn, self._action, explicit=False)
+
+    for name, replacement in (("_create_aws_request", _create_aws_request),
+                              ("check_action_permitted", check_action_permitted)):
+        if not hasattr(access_control.IAMRequestBase, name):
+            raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: IAMRequestBase.{name} is missing")
+        setattr(access_control.IAMRequestBase, name, replacement)
+
+
 # ----------------------------------------------------------------------------- entry points
 
 PATCHES: tuple[Callable[[], None], ...] = (
@@ -1412,6 +1583,7 @@ PATCHES: tuple[Callable[[], None], ...] = (
     logs_kms_key,
     ec2_delete_dependencies,
     service_quotas,
+    iam_enforcement,
 )
 _applied = False
 

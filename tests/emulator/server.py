@@ -9,6 +9,7 @@ manager. Every address here is 127.0.0.1; nothing is ever sent anywhere else.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.processes import stop_group
 from tests.progress import progress
 
 HOST = "127.0.0.1"
+HARNESS_PATH = "/emulator-harness/"  # IAM path of the harness's own users and policies (not the stack's)
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
@@ -53,15 +55,21 @@ class Emulator:
         self.log = log
         self.patched = patched
         self.addon_defaults = log.parent / f"addon-defaults-{port}"
+        # the keys the test harness (client) and Terraform (terraform_env) use: moto's default
+        # account's unauthenticated keys, until enforce_iam() makes them emulator IAM users
+        self.harness_keys = self.terraform_keys = (ACCESS_KEY, SECRET_KEY)
+        self._harness: tuple[str, str] | None = None
 
     # -------------------------------------------------------------- talking to it
 
-    def client(self, service: str, region: str = REGION):
+    def client(self, service: str, region: str = REGION, keys: tuple[str, str] | None = None):
+        """A boto3 client for the emulator, as the harness (or as the identity of ``keys``)."""
         import boto3
         from botocore.config import Config
 
-        return boto3.client(service, region_name=region, endpoint_url=self.url, aws_access_key_id=ACCESS_KEY,
-                            aws_secret_access_key=SECRET_KEY,
+        key, secret = keys or self.harness_keys
+        return boto3.client(service, region_name=region, endpoint_url=self.url, aws_access_key_id=key,
+                            aws_secret_access_key=secret,
                             config=Config(retries={"max_attempts": 2, "mode": "standard"}, proxies={},
                                           s3={"addressing_style": "path"}))
 
@@ -75,9 +83,64 @@ class Emulator:
         """Forget every resource (moto's reset API): each rung starts from an empty account (with
         EKS's default add-on versions back where they were)."""
         self.addon_defaults.unlink(missing_ok=True)
+        self._harness = None
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
         with _OPENER.open(request, timeout=30) as response:
             assert response.status == 200, response.status
+
+    # -------------------------------------------------------------- IAM enforcement (DESIGN fact 30)
+
+    def _reset_auth(self, unauthenticated_calls: float) -> None:
+        """moto's ``/moto-api/reset-auth``: after this many unauthenticated calls, every request must
+        be signed by an emulator IAM identity (the body is the number, sent as octet-stream: a form
+        content type leaves moto an empty body and a 500)."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset-auth", method="POST",
+                                         data=str(unauthenticated_calls).encode(),
+                                         headers={"Content-Type": "application/octet-stream"})
+        with _OPENER.open(request, timeout=30) as response:
+            assert response.status == 200, response.status
+
+    def user_with_policies(self, user: str, documents: list[dict]) -> tuple[str, str]:
+        """An emulator IAM user holding exactly ``documents`` (managed policies ``<user>-<n>``); its keys."""
+        iam = self.client("iam")
+        iam.create_user(UserName=user, Path=HARNESS_PATH)
+        for i, document in enumerate(documents, 1):
+            arn = iam.create_policy(PolicyName=f"{user}-{i}", Path=HARNESS_PATH,
+                                    PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+            iam.attach_user_policy(UserName=user, PolicyArn=arn)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def set_policies(self, user: str, documents: list[dict]) -> None:
+        """Replace what ``user`` holds by ``documents`` (its keys stay)."""
+        iam = self.client("iam")
+        for attached in iam.list_attached_user_policies(UserName=user)["AttachedPolicies"]:
+            iam.detach_user_policy(UserName=user, PolicyArn=attached["PolicyArn"])
+            iam.delete_policy(PolicyArn=attached["PolicyArn"])
+        for i, document in enumerate(documents, 1):
+            arn = iam.create_policy(PolicyName=f"{user}-{i}", Path=HARNESS_PATH,
+                                    PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+            iam.attach_user_policy(UserName=user, PolicyArn=arn)
+
+    @contextlib.contextmanager
+    def enforce_iam(self, deployer: list[dict], user: str = "deployer") -> Iterator[str]:
+        """While inside: the emulator enforces IAM; Terraform (``terraform_env``) runs as ``user``
+        holding only ``deployer`` (policy documents), the harness as ``harness`` (AdministratorAccess,
+        to create and inspect what the workloads leave). Yields the deployer's ARN. On the way out
+        enforcement stops and the keys are moto's defaults again (a later reset forgets the users)."""
+        if self._harness is None:  # once per reset: a reset forgets every user
+            self._harness = self.user_with_policies("harness", [])
+            self.client("iam").attach_user_policy(UserName="harness",
+                                                  PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+        keys = self.user_with_policies(user, deployer)
+        self._reset_auth(0)
+        self.harness_keys = self._harness
+        self.terraform_keys = keys
+        try:
+            yield f"arn:aws:iam::{ACCOUNT_ID}:user/{user}"  # as moto names a user in its errors (no path)
+        finally:
+            self._reset_auth(float("inf"))
+            self.harness_keys = self.terraform_keys = (ACCESS_KEY, SECRET_KEY)
 
     def terraform_env(self) -> dict[str, str]:
         """Environment for Terraform and its aws provider: every AWS API call goes to the emulator.
@@ -87,8 +150,8 @@ class Emulator:
         endpoint, a registry) fails at once instead of leaving the machine."""
         return {
             "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_ACCESS_KEY_ID": self.terraform_keys[0],
+            "AWS_SECRET_ACCESS_KEY": self.terraform_keys[1],
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -101,6 +164,17 @@ class Emulator:
             "NO_PROXY": f"{HOST},localhost",
             "no_proxy": f"{HOST},localhost",
         }
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def denials_since(self, offset: int) -> list[str]:
+        """The emulator's AccessDenied lines (``moto_plus: iam: AccessDenied <identity> <action>``) logged
+        after ``offset`` (a ``log_size()``)."""
+        with open(self.log, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+        return [line.strip() for line in text.splitlines() if "iam: AccessDenied" in line]
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
