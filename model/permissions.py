@@ -646,6 +646,20 @@ class DeployerPolicy:
     sources: dict[str, list[str]] = field(default_factory=dict)
 
 
+def merged(*docs: Mapping) -> dict[str, Any]:
+    """One stack holding what ``docs`` (the same environment before and after a change) hold: its
+    deployer policy covers the change, which creates what the new one has and deletes what only the
+    old one had (the first doc's backend and providers)."""
+    out: dict[str, Any] = {k: v for k, v in docs[0].items() if k not in ("resource", "data")}
+    for block in ("resource", "data"):
+        types: dict[str, dict] = {}
+        for doc in docs:
+            for rtype, items in doc.get(block, {}).items():
+                types.setdefault(rtype, {}).update(items)
+        out[block] = types
+    return out
+
+
 def deployer_policy(doc: Mapping, *, account: str, partition: str | None = None,
                     phases: Iterable[str] = PHASES) -> DeployerPolicy:
     """The managed policy documents the identity that plans/applies/destroys ``doc`` needs."""

@@ -225,3 +225,14 @@ def test_without_one_action_the_run_fails_access_denied_naming_it(emulator, emul
                 line = next(l for l in output.splitlines() if f"not authorized to perform: {action}" in l)
                 progress(f"[deployer] {layer}: without {action}, the {what} fails: ...{line[line.index('User: '):][:160]}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_change_of_resource_types_needs_the_policy_of_both_sides(synth):
+    """irsa -> pod_identity creates associations, pod_identity -> irsa deletes them: the policy for the
+    change (merged) has both sides' actions, each side alone lacks the other's."""
+    irsa, pod_identity = synth["dev"], synth["t-alt"]  # t-alt: cluster.pod_credentials pod_identity
+    assert "aws_eks_pod_identity_association" in pod_identity["resource"]
+    assert "aws_eks_pod_identity_association" not in irsa["resource"]
+    both = permissions.actions(permissions.merged(irsa, pod_identity))
+    assert "eks:DeletePodIdentityAssociation" in both - permissions.actions(irsa)
+    assert permissions.actions(irsa) <= both and permissions.actions(pod_identity) <= both

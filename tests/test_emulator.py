@@ -412,6 +412,10 @@ def switched_back(emu: Emulator, tf: Terraform, docs: dict[str, dict], case,
     from tests.emulator import change_impact as ci
 
     switched, _ = strip_unavailable(docs[f"{case.name}.applied"], available_providers(docs[f"{case.name}.applied"]))
+    # as an operator does before a change of resource types: the deployer's policy for both sides of it
+    # (state-bootstrap deployed with it; model/permissions.merged), then back to the applied stack's
+    emu.set_policies("deployer", permissions.deployer_policy(permissions.merged(base, switched),
+                                                             account=ACCOUNT_ID).documents)
     tf.write(switched)
     run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"a: impact {case.name}: apply the switch", timeout=APPLY_TIMEOUT)
     assert_like_clean_apply(emu, switched, f"after the switch of {case.name}")
@@ -428,6 +432,7 @@ def switched_back(emu: Emulator, tf: Terraform, docs: dict[str, dict], case,
     run(tf, "apply", "-auto-approve", *TF_FLAGS, label=f"a: impact {case.name}: apply the switch back",
         timeout=APPLY_TIMEOUT)
     assert_like_clean_apply(emu, base, f"after the switch back of {case.name}")
+    emu.set_policies("deployer", permissions.deployer_policy(base, account=ACCOUNT_ID).documents)
     plan_is_clean(tf, f"a: impact {case.name}: re-plan after the switch back")
     return out
 
