@@ -212,8 +212,9 @@ RESOURCES: dict[str, tuple[Grant, ...]] = {
                                                  update=["eks:UpdatePodIdentityAssociation", "eks:TagResource",
                                                          "eks:UntagResource"],
                                                  delete=["eks:DeletePodIdentityAssociation"]),
-                                         *grants("roles", "pass_to_pods", create=["iam:PassRole", "iam:GetRole"],
-                                                 update=["iam:PassRole", "iam:GetRole"])),
+                                         # (EKS also reads the role: iam:GetRole, granted with aws_iam_role's reads)
+                                         *grants("roles", "pass_to_pods", create=["iam:PassRole"],
+                                                 update=["iam:PassRole"])),
     # a rule on a group the stack does not own (EKS's cluster security group): the region and account
     "aws_vpc_security_group_ingress_rule": (*grants("any", read=["ec2:DescribeSecurityGroupRules"]),
                                             *grants("region", create=["ec2:AuthorizeSecurityGroupIngress",
