@@ -236,3 +236,16 @@ def test_a_change_of_resource_types_needs_the_policy_of_both_sides(synth):
     both = permissions.actions(permissions.merged(irsa, pod_identity))
     assert "eks:DeletePodIdentityAssociation" in both - permissions.actions(irsa)
     assert permissions.actions(irsa) <= both and permissions.actions(pod_identity) <= both
+
+
+def test_the_command_covers_both_sides_of_a_change_with_before(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((ROOT / "stacks/environments/dev.yaml").read_text())
+    config["cluster"]["pod_credentials"] = "pod_identity"  # as applied now; the file moves back to irsa
+    before = tmp_path / "dev.yaml"
+    before.write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "stacks.deployer", "dev", "--why", "--before", str(before)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "eks:DeletePodIdentityAssociation: resource aws_eks_pod_identity_association" in proc.stdout.splitlines()
