@@ -50,6 +50,7 @@ from constructs.cluster import Cluster
 from constructs.iam import Iam, ServiceAccountRole
 from constructs.network import Network
 from model import names
+from model.tags import VOLUME_CLUSTER_TAG
 from model.versions import (NVIDIA_DEVICE_PLUGIN_REPOSITORY, NVIDIA_DEVICE_PLUGIN_VERSION, POD_IDENTITY_AGENT,
                             installed_addons)
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
@@ -57,7 +58,6 @@ from model.karpenter import pod_credentials_annotations, to_yaml
 
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
-VOLUME_CLUSTER_TAG = "Cluster"  # on every PVC volume (see addon_configuration); model.teardown lists kept ones by it
 ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [dict(CONTROLLER_TOLERATION)]}
 
 

@@ -182,7 +182,8 @@ class Karpenter(Construct):
             depends_on=[cluster.cluster, service_account, crds, *keep],
         )
 
-        self.manifests = [ec2_node_class(name=name, role_name=iam.node_role.name, config=config, tags=tags)]
+        self.manifests = [ec2_node_class(name=name, role_name=iam.node_role.name, config=config, tags=tags,
+                                         subnet_ids=network.node_subnet_ids)]
         self.manifests += [node_pool(pool_name, pool) for pool_name, pool in config.nodepools.items()]
         after_karpenter = [self.release]
         if wait_for_node_cleanup:

@@ -48,6 +48,7 @@ from constructs.network import Network
 from model import preflight as knowledge
 from model.cluster import ClusterConfig
 from model.karpenter import KarpenterConfig
+from model.network import ADDRESSES_PER_VCPU
 from model.preflight import PreflightConfig
 
 QUOTA_FIX = ("request an increase in the Service Quotas console (Amazon EC2, {code}) or with `aws service-quotas "
@@ -77,21 +78,37 @@ class Preflight(Construct):
         ids = "zipmap(self.names, self.zone_ids)"
         others = (f'join(", ", [for n, id in {ids} : n if !contains([{blocked}], id) && !contains([{used}], n)])')
         zones = DataAwsAvailabilityZones(self, "zones")
-        fix = (f"list network.availability_zones explicitly, without it, from the other zones of {region}: "
-               f"${{{others}}}; then plan again.")
         conditions = []
-        for az in network.zones:
-            conditions += [
-                Postcondition(condition=f'${{contains(self.names, "{az}")}}',
-                              error_message=f"network: the cluster's subnets would use {az}, which is not an available "
-                                            f"zone of {region} in this account; {fix}"),
-                Postcondition(condition=f'${{!contains([{blocked}], lookup({ids}, "{az}", ""))}}',
-                              error_message=f"network: the cluster's subnets would use {az}, zone id "
-                                            f'${{lookup({ids}, "{az}", "")}} in this account, where EKS cannot place '
-                                            "a control plane (CreateCluster would fail after the whole network is "
-                                            f"built); {fix}"),
-            ]
+        if network.brought:  # the zones of the network's own subnets, read at plan
+            fix = f"list private subnets of other zones of {region} (${{{others}}}); then plan again."
+            for sid, az in network.subnet_zones.items():
+                conditions.append(Postcondition(
+                    condition=f'${{!contains([{blocked}], lookup({ids}, "{az}", ""))}}',
+                    error_message=f"network.existing.private_subnet_ids: {sid} is in {az}, zone id "
+                                  f'${{lookup({ids}, "{az}", "")}} in this account, where EKS cannot place a control '
+                                  f"plane (CreateCluster would fail); {fix}"))
+            conditions.append(Postcondition(
+                condition=f"${{length(distinct([{used}])) >= 2}}",
+                error_message=f"network.existing.private_subnet_ids: every one is in ${{join(\", \", distinct([{used}]))}}; "
+                              f"EKS needs subnets in at least two zones; add a private subnet of another zone of "
+                              f"{region}, then plan again."))
+        else:
+            fix = (f"list network.availability_zones explicitly, without it, from the other zones of {region}: "
+                   f"${{{others}}}; then plan again.")
+            for az in network.zones:
+                conditions += [
+                    Postcondition(condition=f'${{contains(self.names, "{az}")}}',
+                                  error_message=f"network: the cluster's subnets would use {az}, which is not an "
+                                                f"available zone of {region} in this account; {fix}"),
+                    Postcondition(condition=f'${{!contains([{blocked}], lookup({ids}, "{az}", ""))}}',
+                                  error_message=f"network: the cluster's subnets would use {az}, zone id "
+                                                f'${{lookup({ids}, "{az}", "")}} in this account, where EKS cannot '
+                                                "place a control plane (CreateCluster would fail after the whole "
+                                                f"network is built); {fix}"),
+                ]
         zones.lifecycle = TerraformResourceLifecycle(postcondition=conditions)
+        if network.brought:
+            self._free_addresses(network, karpenter_config, region)
 
         # 2. Spot service-linked role
         spot_pools = sorted(p for p, pool in karpenter_config.nodepools.items() if "spot" in pool.capacity_types)
@@ -110,8 +127,13 @@ class Preflight(Construct):
         if not config.quotas:
             return
 
-        # 3. Elastic IPs: the NAT gateways' plus those allocated by anything else
+        # 3. Elastic IPs: the NAT gateways' plus those allocated by anything else (an existing network: none)
         planned = len(network.nat_eip_names)
+        if planned:
+            self._elastic_ips(network, planned, region)
+        self._vcpus(cluster_config, karpenter_config, config, region)
+
+    def _elastic_ips(self, network: Network, planned: int, region: str) -> None:
         own = DataAwsEips(self, "own-eips", filter=[{"name": "tag:Name", "values": network.nat_eip_names}])
         allocated = DataAwsEips(self, "allocated-eips")
         others_count = f"(length({allocated.fqn}.allocation_ids) - length({own.fqn}.allocation_ids))"
@@ -125,6 +147,20 @@ class Preflight(Construct):
             + QUOTA_FIX.format(code=knowledge.ELASTIC_IP_QUOTA, region=region,
                                value=f"${{{others_count} + {planned}}}") + f"{fewer}; then plan again."))
 
+    def _free_addresses(self, network: Network, karpenter_config: KarpenterConfig, region: str) -> None:
+        """Warn when the existing private subnets' free addresses cannot hold the pools at their vCPU limits."""
+        limit = sum(pool.cpu_limit for pool in karpenter_config.nodepools.values())
+        need = limit * ADDRESSES_PER_VCPU
+        free = "sum([" + ", ".join(f"{r.fqn}.available_ip_address_count" for r in network.private_subnet_reads) + "])"
+        self._warn("existing_subnet_addresses", f"{free} >= {need}",
+                   f"network.existing.private_subnet_ids: ${{{free}}} free addresses in {region}, fewer than the "
+                   f"{need} the pools need at their limits (karpenter.nodepools cpu_limit {limit} vCPUs in all, "
+                   f"{ADDRESSES_PER_VCPU} pod addresses a vCPU at least, one each from the VPC CNI): Karpenter's nodes "
+                   "would run out of pod addresses first; ask the network's owner for larger or more private subnets, "
+                   "or lower the pools' cpu_limit.")
+
+    def _vcpus(self, cluster_config: ClusterConfig, karpenter_config: KarpenterConfig, config: PreflightConfig,
+               region: str) -> None:
         # 4. controller nodes: refused
         node_type = cluster_config.node_instance_type
         cls = knowledge.vcpu_class(knowledge.category(node_type.split(".")[0]))

@@ -73,8 +73,7 @@ class Teardown(Construct):
                  in_cluster: list) -> None:
         super().__init__(scope, id_)
         self.sweep = _waiter(self, "sweep", script=SWEEP, name=name, region=region, vpc_id=network.vpc_id,
-                             depends_on=[network.vpc, *network.public_subnets.values(),
-                                         *network.private_subnets.values(), network.internet_gateway])
+                             depends_on=network.foundation)
         # the cluster goes before the sweep runs (Terraform destroys dependents first)
         address = f"{self.sweep.terraform_resource_type}.{self.sweep.friendly_unique_id}"
         cluster.cluster.depends_on = [*(cluster.cluster.depends_on or []), address]

@@ -282,8 +282,10 @@ def taint(spec: str) -> dict[str, str]:
     return out
 
 
-def ec2_node_class(*, name: str, role_name: str, config: KarpenterConfig, tags: dict[str, str]) -> dict[str, Any]:
-    """The EC2NodeClass every pool uses (karpenter.k8s.aws/v1)."""
+def ec2_node_class(*, name: str, role_name: str, config: KarpenterConfig, tags: dict[str, str],
+                   subnet_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The EC2NodeClass every pool uses (karpenter.k8s.aws/v1). Subnets by the discovery tag, or by
+    ``subnet_ids`` in a network the stack cannot tag (an existing one, often shared through AWS RAM)."""
     discovery = [{"tags": {"karpenter.sh/discovery": name}}]
     return {
         "apiVersion": "karpenter.k8s.aws/v1",
@@ -292,7 +294,7 @@ def ec2_node_class(*, name: str, role_name: str, config: KarpenterConfig, tags: 
         "spec": {
             "role": role_name,
             "amiSelectorTerms": [{"alias": config.ami_alias}],
-            "subnetSelectorTerms": discovery,
+            "subnetSelectorTerms": [{"id": s} for s in subnet_ids] or discovery,
             "securityGroupSelectorTerms": discovery,
             # IMDSv2 only, one hop: pods (one hop further away) cannot reach the node's credentials.
             "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",

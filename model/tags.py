@@ -8,6 +8,8 @@ from pydantic import AfterValidator, StringConstraints
 
 STACK_TAG_KEYS = ("Environment", "ManagedBy", "Cluster")
 """The organisation tags the stack adds to every resource itself (stacks/platform.py)."""
+VOLUME_CLUSTER_TAG = "Cluster"
+"""On every PVC volume (constructs/addons.py); the teardown lists kept ones by it, a zone removal refuses them."""
 FUNCTIONAL_TAGS_PER_RESOURCE = 7
 """The most tags one resource carries beside the organisation tags: an instance Karpenter launches
 (karpenter.sh/discovery from the EC2NodeClass; kubernetes.io/cluster/<name>, karpenter.sh/nodepool,

@@ -32,6 +32,11 @@ ROWS = {"eks": "EKS control plane", "nodes": "controller nodes (on-demand)",
         "ipv4": "public IPv4 (the NAT gateways' EIPs)", "kms": "KMS key"}
 
 
+def owns_network(doc: dict) -> bool:
+    """Whether the stack builds its network (an existing one's NAT and flow logs are its owner's costs)."""
+    return bool(_items(doc, "aws_vpc"))
+
+
 def estimate(doc: dict) -> dict[str, tuple[str, float]]:
     """``{row: (detail, USD a month)}`` of the fixed costs of one synthesized environment stack."""
     hours = HOURS_PER_MONTH
@@ -53,8 +58,9 @@ def estimate(doc: dict) -> dict[str, tuple[str, float]]:
     out["nodes"] = (", ".join(nodes), node_usd)
     out["disks"] = (", ".join(disks), disk_usd)
     nats, eips, keys = (len(_items(doc, t)) for t in ("aws_nat_gateway", "aws_eip", "aws_kms_key"))
-    out["nat"] = (str(nats), nats * PRICES["nat_hour"].usd * hours)
-    out["ipv4"] = (str(eips), eips * PRICES["public_ipv4"].usd * hours)
+    if owns_network(doc):
+        out["nat"] = (str(nats), nats * PRICES["nat_hour"].usd * hours)
+        out["ipv4"] = (str(eips), eips * PRICES["public_ipv4"].usd * hours)
     out["kms"] = (str(keys), keys * PRICES["kms_key"].usd)
     return out
 
@@ -66,8 +72,12 @@ def table(docs: dict[str, dict]) -> str:
     lines = [f"| a month, USD ({REGION} list prices, {CHECKED}) | " + " | ".join(f"`{n}`" for n in names) + " |",
              "|---|" + "---:|" * len(names)]
     for key, label in ROWS.items():
-        lines.append(f"| {label} | " + " | ".join(f"{_money(est[n][key][1])} ({est[n][key][0]})" for n in names) + " |")
+        lines.append(f"| {label} | " + " | ".join(f"{_money(est[n][key][1])} ({est[n][key][0]})" if key in est[n]
+                                                  else "— (the network's owner)" for n in names) + " |")
     lines.append("| **fixed total** | " + " | ".join(f"**{_money(sum(u for _, u in est[n].values()))}**" for n in names) + " |")
+    existing = [f"`{n}`" for n in names if not owns_network(docs[n])]
+    brought = (f"; in {', '.join(existing)}, an existing network, control-plane logs only: NAT and flow logs are the "
+               "network owner's") if existing else ""
     extra = (PRICES["eks_extended"].usd - PRICES["eks_standard"].usd) * HOURS_PER_MONTH
     versions = sorted({c["version"] for n in names for c in _items(docs[n], "aws_eks_cluster")})
     ends = ", ".join(f"{v}: {EKS_CALENDAR[v].standard_end}" for v in versions if v in EKS_CALENDAR)
@@ -77,7 +87,7 @@ def table(docs: dict[str, dict]) -> str:
               f"after standard support ends ({ends}) costs {_unit(PRICES['eks_extended'].usd)} instead of "
               f"{_unit(PRICES['eks_standard'].usd)} an hour: {_money(extra)} more a month per cluster.",
               f"- **By use**: NAT data {_unit(PRICES['nat_gb'].usd)}/GB processed; CloudWatch Logs (control-plane and "
-              f"VPC flow logs) {_unit(PRICES['logs_ingest'].usd)}/GB ingested and {_unit(PRICES['logs_store'].usd)}"
+              f"VPC flow logs{brought}) {_unit(PRICES['logs_ingest'].usd)}/GB ingested and {_unit(PRICES['logs_store'].usd)}"
               "/GB-month kept (365 days by default); KMS requests past 20,000 a month; +$1 a month for each of the "
               "key's first two rotations. **Not counted**: Karpenter's nodes, their volumes and the load balancers "
               "workloads create; the state bucket (cents).",

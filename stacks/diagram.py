@@ -147,9 +147,11 @@ def overview(doc: dict, title: str) -> Drawing:
     elements, edges = _resolved_edges(doc)
     kinds: dict[str, Counter] = defaultdict(Counter)
     reads: Counter = Counter()
+    read_kinds: dict[str, Counter] = defaultdict(Counter)
     for addr, (layer, _) in elements.items():
         if addr.startswith("data."):
             reads[layer] += 1
+            read_kinds[layer][addr.split(".")[1]] += 1
         else:
             kinds[layer][addr.split(".", 1)[0]] += 1
     drawing = Drawing(title, graph_attr={"rankdir": "BT", "label": title, "labelloc": "t", "fontsize": "16",
@@ -163,7 +165,10 @@ def overview(doc: dict, title: str) -> Drawing:
         total = sum(kinds[layer].values())
         head = f"{layer}: {total} resources ({LAYER_FILES.get(layer, layer)})"
         lines = [f"{count} × {rtype}" for rtype, count in sorted(kinds[layer].items(), key=lambda kv: (-kv[1], kv[0]))]
-        if reads[layer]:
+        if reads[layer] and not any(k.startswith("aws_") for k in kinds[layer]):  # it builds nothing: what it reads
+            lines += [f"reads {count} × {rtype}" for rtype, count in
+                      sorted(read_kinds[layer].items(), key=lambda kv: (-kv[1], kv[0]))]
+        elif reads[layer]:
             lines.append(f"+ {reads[layer]} data sources (reads)")
         label = head + "\\n" + "".join(f"{line}\\l" for line in lines)
         drawing.node(drawing.dot, layer, label, fillcolor=LAYER_COLOURS.get(layer, "#ffffff"), color="#999999")
@@ -197,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth-dir", default=str(ROOT / "cdktf.out"), help="cdktf output directory")
     parser.add_argument("--format", choices=["svg", "png", "dot"], default="svg")
     parser.add_argument("--out", help="output path without extension (default docs/diagram-<env>)")
+    parser.add_argument("--overview-only", action="store_true", help="draw the overview, not the full graph")
     args = parser.parse_args(argv)
     source = Path(args.synth_dir) / "stacks" / args.environment / "cdk.tf.json"
     if not source.is_file():
@@ -205,9 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads(source.read_text())
     out = Path(args.out) if args.out else ROOT / "docs" / f"diagram-{args.environment}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pictures = [(overview(doc, f"{args.environment}: the layers and what each creates (every resource: "
-                                f"{out.name}.svg)"), out.with_name(f"{out.name}-overview")),
-                (graph(doc, f"{args.environment}: VPC, EKS, IAM, Karpenter"), out)]
+    every = "" if args.overview_only else f" (every resource: {out.name}.svg)"
+    pictures = [(overview(doc, f"{args.environment}: the layers and what each creates{every}"),
+                 out.with_name(f"{out.name}-overview")),
+                (graph(doc, f"{args.environment}: VPC, EKS, IAM, Karpenter"), out)][:1 if args.overview_only else 2]
     for drawing, path in pictures:
         if args.format == "dot":
             path.with_suffix(".dot").write_text(drawing.dot.source)

@@ -4,8 +4,10 @@
 
 - stacks/environments/schema.json and README's configuration reference (``stacks.schema``);
 - README's example errors, each produced by the real loader on the shipped ``dev.yaml`` with one mistake;
-- README's cost table, counted from the synthesized ``dev`` and ``prod`` stacks (``stacks.cost``);
-- docs/diagram-dev-overview.svg and docs/diagram-dev.svg (``stacks.diagram``; needs Graphviz's ``dot``).
+- README's cost table, counted from the synthesized ``dev`` and ``prod`` stacks and the example of an existing
+  network, ``examples/shared-vpc.yaml`` (``stacks.cost``);
+- docs/diagram-dev-overview.svg and docs/diagram-dev.svg, and docs/diagram-shared-vpc-overview.svg (the
+  example of an existing network) (``stacks.diagram``; needs Graphviz's ``dot``).
 
 Tests fail while any of them differs from what this command would write.
 """
@@ -24,6 +26,7 @@ from stacks.config import ConfigError, load_config
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 SHIPPED = ("dev", "prod")  # the environments the cost table prices (users' own files never change the README)
+EXAMPLE = "shared-vpc"  # and the shipped example of an existing network (examples/shared-vpc.yaml), synthesized here
 ERRORS_START, ERRORS_END = "<!-- config-errors:start -->", "<!-- config-errors:end -->"
 
 # (what the example changes in dev.yaml, as YAML, the patch merged into dev.yaml)
@@ -86,14 +89,26 @@ def readme(text: str, docs: dict[str, dict]) -> str:
     return replace_block(text, START, END, table(docs))
 
 
+def synthesize_example(outdir: Path) -> dict:
+    """The stack of examples/shared-vpc.yaml, synthesized into ``outdir`` (main.py synthesizes only
+    stacks/environments/*.yaml)."""
+    from stacks.config import ENVIRONMENTS_DIR
+    from stacks.platform import build_app
+
+    config = load_config(ENVIRONMENTS_DIR / "examples" / f"{EXAMPLE}.yaml")
+    build_app({EXAMPLE: config}, str(outdir)).synth()
+    return json.loads((outdir / "stacks" / EXAMPLE / "cdk.tf.json").read_text())
+
+
 def main() -> int:
     from stacks import diagram, schema
 
-    docs = synthesized(ROOT / "cdktf.out")
-    schema.write_schema()
-    README.write_text(readme(README.read_text(), docs))
-    print(f"wrote {schema.SCHEMA_FILE} and the generated blocks of {README}")
-    return diagram.main(["dev"])
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = {**synthesized(ROOT / "cdktf.out"), EXAMPLE: synthesize_example(Path(tmp))}
+        schema.write_schema()
+        README.write_text(readme(README.read_text(), docs))
+        print(f"wrote {schema.SCHEMA_FILE} and the generated blocks of {README}")
+        return diagram.main(["dev"]) or diagram.main([EXAMPLE, "--synth-dir", tmp, "--overview-only"])
 
 
 if __name__ == "__main__":

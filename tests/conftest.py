@@ -29,7 +29,7 @@ import main  # noqa: E402,F401
 from tests import progress  # noqa: E402
 from tests.processes import stop_group  # noqa: E402
 from tests.synth_worker import READY  # noqa: E402
-from tests.variants import EMULATOR, EMULATOR_PREFLIGHT, EMULATOR_TRUST  # noqa: E402
+from tests.variants import EMULATOR, EMULATOR_EXISTING, EMULATOR_PREFLIGHT, EMULATOR_TRUST  # noqa: E402
 
 pytest_plugins = ["tests.emulator.server"]  # the `emulator` session fixture, for every module
 
@@ -149,8 +149,9 @@ def synth(pytestconfig: pytest.Config) -> Synth:
 @pytest.fixture(scope="session")
 def emulator_synth() -> Iterator[Synth]:
     """The ``emulator`` stack (tests/environments/emulator.yaml), its preflight and trust variants
-    (with the state-bootstrap stack the trust variant asks for), for the end-to-end rungs only."""
-    worker = SynthWorker((EMULATOR, EMULATOR_PREFLIGHT, EMULATOR_TRUST))
+    (with the state-bootstrap stack the trust variant asks for) and its variant in an existing network, for
+    the end-to-end rungs only."""
+    worker = SynthWorker((EMULATOR, EMULATOR_PREFLIGHT, EMULATOR_TRUST, EMULATOR_EXISTING))
     yield _ready(worker)
     worker.remove()
 

@@ -82,6 +82,7 @@ def test_cloud_backend_defaults_to_token_auth_and_can_opt_back_into_exec(tmp_pat
     assert load_config(_write(tmp_path, explicit)).kubernetes_auth_mode == "exec"
 
 
+VPC, SUB1, SUB2 = "vpc-0123456789abcdef0", "subnet-0123456789abcdef0", "subnet-0123456789abcdef1"
 BAD_INPUTS = [
     # (patch, field named in the message, words of the fix)
     ({"nmae": "x"}, "nmae", "unknown key"),
@@ -91,6 +92,18 @@ BAD_INPUTS = [
     ({"network": {"az_count": 1}}, "network.az_count", "must be at least 2; raise it"),
     ({"network": {"availability_zones": ["us-west-2a"]}}, "network.availability_zones", "at least 2"),
     ({"network": {"availability_zones": ["eu-west-1a", "eu-west-1b"]}}, "availability zone eu-west-1a", "not in region us-west-2; use us-west-2a"),
+    # an existing network: ids AWS would refuse, too few subnets, a key of the owned mode beside it
+    ({"network": {"existing": {"vpc_id": "vpc-123", "private_subnet_ids": [SUB1, SUB2]}}},
+     "network.existing.vpc_id (got 'vpc-123')", "use a VPC id such as vpc-0123456789abcdef0"),
+    ({"network": {"existing": {"vpc_id": VPC, "private_subnet_ids": [SUB1, "subnet-xyz"]}}},
+     "network.existing.private_subnet_ids.1 (got 'subnet-xyz')", "use a subnet id such as subnet-0123456789abcdef0"),
+    ({"network": {"existing": {"vpc_id": VPC, "private_subnet_ids": [SUB1]}}},
+     "network.existing.private_subnet_ids", "EKS needs subnets in at least 2 zones; list 2 or more private subnets"),
+    ({"network": {"existing": {"vpc_id": VPC, "private_subnet_ids": [SUB1, SUB1]}}},
+     "network.existing.private_subnet_ids", "lists a subnet twice; list each once"),
+    ({"network": {"existing": {"vpc_id": VPC, "private_subnet_ids": [SUB1, SUB2]}, "single_nat_gateway": True}},
+     "network", "with existing (a network the stack does not build), leave out single_nat_gateway: the network's owner decides it"),
+    ({"network": {"existing": {"vpc_id": VPC}}}, "network.existing.private_subnet_ids", "is required; add it"),
     ({"cluster": {"node_desired_size": -1}}, "cluster.node_desired_size", "must be at least 1"),
     ({"cluster": {"node_min_size": 3, "node_max_size": 2}}, "cluster", "node_min_size 3 > node_max_size 2"),
     ({"cluster": {"node_desired_size": 5}}, "cluster", "outside node_min_size..node_max_size"),

@@ -73,9 +73,17 @@ def test_overview_counts_every_resource_kind_once_per_layer(synth):
     subnets = len(resources(doc, "aws_subnet"))
     assert f"{subnets} × aws_subnet" in nodes["network"] and subnets == 6
     assert "5 × aws_cloudwatch_event_rule" in nodes["karpenter"]
-    listed = sum(int(line.split(" × ")[0]) for lines in nodes.values() for line in lines if " × " in line)
+    listed = sum(int(line.split(" × ")[0]) for lines in nodes.values() for line in lines
+                 if " × " in line and not line.startswith("reads "))
     assert listed == sum(len(items) for items in doc["resource"].values())
     assert nodes["network"][0] == "network: 30 resources (constructs/network.py)"
+
+
+def test_overview_of_an_existing_network_says_what_the_network_layer_reads(synth):
+    nodes = overview(synth["t-shared-vpc"], "").structure()["nodes"]
+    assert nodes["network"][0] == "network: 2 resources (constructs/network.py)"
+    assert {"reads 1 × aws_vpc", "reads 3 × aws_subnet", "reads 4 × aws_route_table"} <= set(nodes["network"])
+    assert "+ 1 data sources (reads)" not in nodes["network"]
 
 
 def test_overview_reads_at_page_width():
@@ -89,10 +97,10 @@ def test_overview_reads_at_page_width():
     assert smallest >= 8, f"its smallest text is {smallest:.1f} pt"
 
 
-@pytest.mark.parametrize("picture", ["diagram-dev-overview.svg", "diagram-dev.svg"])
+@pytest.mark.parametrize("picture", ["diagram-dev-overview.svg", "diagram-dev.svg", "diagram-shared-vpc-overview.svg"])
 def test_committed_diagram_shows_the_current_synth(synth, picture):
     """Same nodes, labels and edges as the current synth would draw, whatever Graphviz laid them out with."""
-    doc = synth["dev"]
+    doc = synth["t-shared-vpc" if "shared-vpc" in picture else "dev"]
     drawing = (overview if "overview" in picture else graph)(doc, "")
     committed = svg_structure((ROOT / "docs" / picture).read_text())
     expected = drawing.structure()

@@ -31,6 +31,11 @@ d. ``test_kubernetes_upgrade``: the stack one Kubernetes minor below tests/envir
 e. ``test_log_group_after_destroy``: apply, destroy, the control-plane log group re-created the way
    EKS does after a destroy, apply again: imported, converged (retention, KMS), re-plan clean.
 
+f. ``test_existing_network``: a network team's VPC (private subnets in three zones routed to a transit
+   gateway, their tags only); each plan-time refusal of ``network.existing`` in its bad state, then the
+   environment applied into it, re-planned clean, a switch to a network of its own refused, destroyed:
+   the VPC, subnets, route tables, routes and tags exactly as before.
+
 Each rung starts from an empty emulator (moto reset) and prints its phases and timings to stderr.
 """
 
@@ -381,6 +386,7 @@ def change_impact(emu: Emulator, tf: Terraform, base_full: dict, base: dict, doc
         log(f"a: impact {where}: {rows[-1][1]} | {rows[-1][2] or 'nothing in the cluster'}")
     log(f"a: change impact: {len(wanted)} variants, {sum(1 for o, i in results.values() if i is not clean)} planned "
         f"({PLAN_WORKERS} at a time), in {time.monotonic() - started:.0f}s")
+    broken += refused_under_nodes(emu, workers, docs, base)
 
     # AWS moves its default add-on versions: a plan with no change stays clean, in both modes.
     emu.move_addon_defaults()
@@ -435,6 +441,47 @@ def switched_back(emu: Emulator, tf: Terraform, docs: dict[str, dict], case,
     emu.set_policies("deployer", permissions.deployer_policy(base, account=ACCOUNT_ID).documents)
     plan_is_clean(tf, f"a: impact {case.name}: re-plan after the switch back")
     return out
+
+
+def refused_under_nodes(emu: Emulator, workers, docs: dict[str, dict], base: dict) -> list[str]:
+    """The zone removal planned in its bad state: a Karpenter node of this cluster runs in the zone
+    (an instance tagged as Karpenter tags its nodes, in that zone's private subnet): the plan must be
+    refused naming it; its good state is the removal case itself, planned before the node ran."""
+    from tests.emulator import change_impact as ci
+
+    case = next(c for c in ci.CASES if c.name.startswith("network-az-count-3-2"))
+    ec2 = emu.client("ec2")
+    subnet = next(s for s in ec2.describe_subnets(Filters=[
+        {"Name": "availability-zone", "Values": ["us-east-1c"]},
+        {"Name": "tag:karpenter.sh/discovery", "Values": [base_name(base)]}])["Subnets"])
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    node = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="m6i.large",
+                             SubnetId=subnet["SubnetId"], TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                 {"Key": "karpenter.sh/discovery", "Value": base_name(base)},
+                                 {"Key": "karpenter.sh/nodepool", "Value": "stateless"}]}])["Instances"][0]["InstanceId"]
+    worker = workers.get()
+    try:
+        doc, _ = strip_unavailable(docs[case.name], available_providers(docs[case.name]))
+        worker.write(doc)
+        output, shown = plan_json(worker, "a: zone removal under a Karpenter node")
+    finally:
+        workers.put(worker)
+        ec2.terminate_instances(InstanceIds=[node])
+    text = re.sub(r"\s+", " ", " ".join(line.strip(" │╷╵") for line in output.splitlines()))
+    if shown is None and "Karpenter's nodes of this cluster still run in a zone this change removes" in text and node in text:
+        log(f"a: zone removal refused while {node} runs in us-east-1c")
+        return []
+    return [f"{case.key} ({case.example}) with a Karpenter node in us-east-1c: must be refused at plan naming "
+            f"{node}; the plan {'succeeded' if shown is not None else 'failed otherwise: ' + output[-1500:]}"]
+
+
+def base_name(doc: dict) -> str:
+    return one_body(doc, "aws_eks_cluster")["name"]
+
+
+def one_body(doc: dict, rtype: str) -> dict:
+    (found,) = doc["resource"][rtype].values()
+    return found
 
 
 # ----------------------------------------------------------------------------- b
@@ -920,3 +967,162 @@ def test_plan_refuses_zones_and_instance_types_the_region_lacks(fresh, stack, tm
             "this account; list network.availability_zones explicitly") in text, job.output[-4000:]
     assert "cluster.node_instance_type: g7e.2xlarge is not offered in us-east-1b, us-east-1g;" in text, job.output[-4000:]
     assert not nonempty(inventory(fresh)), "the refused plan created something"
+
+
+# ----------------------------------------------------------------------------- f: an existing network
+
+def network_team(emu: Emulator) -> dict[str, str]:
+    """What a network team builds and shares: a VPC with private subnets in three zones routed to a
+    transit gateway (two through route tables of their own, one through the VPC's main table), with the
+    team's tags only; and, for the refusals, subnets a user might list by mistake: more in one zone, one
+    in a zone id without EKS control planes, one of another VPC, one whose table has no default route, and
+    three /28s too small for the pools. ``{role: id}``."""
+    ec2 = emu.client("ec2")
+    tags = lambda name: [{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": name},  # noqa: E731
+                                                            {"Key": "Owner", "Value": "network-team"}]}]
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [
+        {"Key": "Name", "Value": "shared-prod"}, {"Key": "Owner", "Value": "network-team"}]}])["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # EKS needs it (and DNS support, on)
+    tgw = ec2.create_transit_gateway(Description="network-team hub")["TransitGateway"]["TransitGatewayId"]
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                              {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", TransitGatewayId=tgw)
+    ids = {"vpc": vpc, "tgw": tgw}
+
+    def subnet(role: str, cidr: str, zone: str, table: str | None = "tgw", in_vpc: str = vpc) -> None:
+        ids[role] = ec2.create_subnet(VpcId=in_vpc, CidrBlock=cidr, AvailabilityZone=zone,
+                                      TagSpecifications=tags(role))["Subnet"]["SubnetId"]
+        if table is None:
+            return  # the VPC's main table
+        rt = ec2.create_route_table(VpcId=in_vpc)["RouteTable"]["RouteTableId"]
+        if table == "tgw":
+            ec2.create_route(RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0", TransitGatewayId=tgw)
+        ec2.associate_route_table(RouteTableId=rt, SubnetId=ids[role])
+        ids[f"{role}-rt"] = rt
+
+    subnet("private-a", "10.20.0.0/20", "us-east-1a")
+    subnet("private-b", "10.20.16.0/20", "us-east-1b")
+    subnet("private-c", "10.20.32.0/20", "us-east-1c", table=None)
+    subnet("more-a1", "10.20.48.0/24", "us-east-1a")
+    subnet("more-a2", "10.20.49.0/24", "us-east-1a")
+    subnet("zone-e", "10.20.50.0/24", "us-east-1e")  # use1-az3 in the emulator's mapping, as in AWS accounts
+    subnet("no-route", "10.20.51.0/24", "us-east-1b", table="none")
+    for zone in "abc":
+        subnet(f"tiny-{zone}", f"10.20.{52 + 'abc'.index(zone)}.0/28", f"us-east-1{zone}")
+    other = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnet("other-vpc", "10.30.0.0/24", "us-east-1c", table=None, in_vpc=other)
+    subnet("other-a", "10.30.1.0/24", "us-east-1a", table=None, in_vpc=other)
+    subnet("other-b", "10.30.2.0/24", "us-east-1b", table=None, in_vpc=other)
+    ids["other"] = other  # DNS hostnames off, as EC2 makes a VPC by default
+    return ids
+
+
+def network_snapshot(emu: Emulator, vpcs: list[str]) -> dict:
+    """The network team's VPCs, subnets, route tables, routes and tags as EC2 describes them (free
+    address counts, which move with any interface, left out)."""
+    ec2 = emu.client("ec2")
+    filters = [{"Name": "vpc-id", "Values": vpcs}]
+    subnets = ec2.describe_subnets(Filters=filters)["Subnets"]
+    for s in subnets:
+        s.pop("AvailableIpAddressCount", None)
+    return {"vpcs": ec2.describe_vpcs(VpcIds=vpcs)["Vpcs"], "subnets": sorted(subnets, key=lambda s: s["SubnetId"]),
+            "route_tables": sorted(ec2.describe_route_tables(Filters=filters)["RouteTables"],
+                                   key=lambda t: t["RouteTableId"]),
+            "tags": sorted((t["ResourceId"], t["Key"], t["Value"]) for t in ec2.describe_tags()["Tags"]
+                           if t["ResourceId"].startswith(("vpc-", "subnet-", "rtb-")))}
+
+
+def into(doc: dict, ids: dict[str, str], subnets: tuple[str, str, str], vpc: str = "vpc") -> dict:
+    """``doc`` (the emulator stack in an existing network) with the placeholder ids swapped for these."""
+    from tests.variants import PLACEHOLDER_SUBNETS, PLACEHOLDER_VPC
+
+    text = json.dumps(doc).replace(PLACEHOLDER_VPC, ids[vpc])
+    for placeholder, role in zip(PLACEHOLDER_SUBNETS, subnets, strict=True):
+        text = text.replace(placeholder, ids[role])
+    return json.loads(text)
+
+
+# (subnets listed, the words the plan must print, naming the subnet or its route table)
+BAD_NETWORKS = {
+    "subnets in one zone": (("private-a", "more-a1", "more-a2"), "every one is in us-east-1a; EKS needs subnets in at least two zones"),
+    "a zone without EKS control planes": (("private-a", "private-b", "zone-e"), "{zone-e} is in us-east-1e, zone id use1-az3"),
+    "a subnet of another VPC": (("private-a", "private-b", "other-vpc"), "{other-vpc} is in {other}, not in network.existing.vpc_id {vpc}"),
+    "no default route": (("private-a", "private-b", "no-route"), "{no-route} routes through {no-route-rt}, which has no default route"),
+    "a VPC without DNS hostnames": (("other-a", "other-b", "other-vpc"), "{other} has DNS resolution on and DNS hostnames off"),
+}
+
+
+def test_existing_network(fresh, emulator_synth, tmp_path):
+    """Issue 21: the network a network team builds (tests above: ``network_team``), each plan-time refusal in
+    its bad state, then the environment applied into the good one, re-planned clean, the switch to a network
+    of its own refused, destroyed: the team's VPC, subnets, route tables, routes and tags exactly as before,
+    and nothing of the stack's left."""
+    started = time.monotonic()
+    ids = network_team(fresh)
+    vpcs = [ids["vpc"], ids["other"]]
+    before, baseline = network_snapshot(fresh, vpcs), inventory(fresh)
+    full = emulator_synth["emulator-existing"]
+    base, _ = strip_unavailable(full, available_providers(full))
+    doc = into(base, ids, ("private-a", "private-b", "private-c"))
+    tf = terraform(fresh, tmp_path / "f", doc)
+    tf.run("init", *TF_FLAGS, label="f: init", timeout=180)
+
+    # the refusals, planned in workdirs without state (two at a time) while the good state is applied
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = plan_workers(fresh, tf, PLAN_WORKERS)
+
+    def planned(case: str) -> tuple[str, str, bool]:
+        subnets, words = BAD_NETWORKS[case] if case in BAD_NETWORKS else (("tiny-a", "tiny-b", "tiny-c"), "")
+        worker = workers.get()
+        try:
+            worker.write(into(base, ids, subnets, "other" if "DNS" in case else "vpc"))
+            output, shown = plan_json(worker, f"f: plan with {case}")
+        finally:
+            workers.put(worker)
+        return case, re.sub(r"\s+", " ", " ".join(line.strip(" │╷╵") for line in output.splitlines())), shown is not None
+
+    cases = [*BAD_NETWORKS, "small subnets"]
+    pool = ThreadPoolExecutor(max_workers=PLAN_WORKERS)
+    refusals = pool.map(planned, cases)  # while the good state is applied (they need no state)
+    run(tf, "apply", "-auto-approve", *TF_FLAGS, label="f: apply", timeout=APPLY_TIMEOUT)
+    results = list(refusals)
+    pool.shutdown()
+    broken = []
+    for case, text, ok in results:
+        if case in BAD_NETWORKS:
+            words = BAD_NETWORKS[case][1].format(**ids)
+            if ok or words not in text:
+                broken.append(f"{case}: must be refused at plan with {words!r}; got: {text[-1500:]}")
+        elif not ok or "free addresses in us-east-1, fewer than the 1320 the pools need" not in text:
+            broken.append(f"{case}: must plan with a warning about free addresses; got: {text[-1500:]}")
+        else:
+            log(f"f: {case}: planned with the free-address warning")
+    assert not broken, "existing-network checks:\n- " + "\n- ".join(broken)
+    log(f"f: {len(BAD_NETWORKS)} refusals and the warning planned, and the good state applied, in "
+        f"{time.monotonic() - started:.0f}s")
+    assert network_snapshot(fresh, vpcs) == before, "the apply changed the network team's VPC, subnets, routes or tags"
+    plan_is_clean(tf, "f: re-plan")
+    values = json.loads(tf.run("output", "-json", label="f: outputs", timeout=120).stdout)
+    assert values["vpc_id"]["value"] == ids["vpc"]
+    assert values["private_subnet_ids"]["value"] == [ids["private-a"], ids["private-b"], ids["private-c"]]
+    assert values["public_subnet_ids"]["value"] == []
+
+    worker = workers.get()  # a copy of the applied state, planned with a network of its own
+    for state in tf.workdir.glob("*.tfstate"):
+        shutil.copy(state, worker.workdir / state.name)
+    owned, _ = strip_unavailable(emulator_synth["emulator"], available_providers(emulator_synth["emulator"]))
+    owned["terraform"]["backend"] = doc["terraform"]["backend"]  # the same state (the stacks' names differ)
+    worker.write(owned)
+    output, shown = plan_json(worker, "f: plan with a network of its own")
+    text = re.sub(r"\s+", " ", " ".join(line.strip(" │╷╵") for line in output.splitlines()))
+    assert shown is None and ("network.existing cannot change after the first apply (from an existing network to "
+                              "a network the stack builds)") in text, text[-2000:]
+
+    run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="f: destroy", timeout=DESTROY_TIMEOUT)
+    assert network_snapshot(fresh, vpcs) == before, "the destroy changed the network team's VPC, subnets, routes or tags"
+    kept = retained(doc)
+    left = nonempty({kind: [i for i in found if i not in baseline.get(kind, []) and i not in kept.get(kind, [])]
+                     for kind, found in inventory(fresh).items()})
+    assert not left, f"f: the emulator still holds what the stack made: {left}"
+    TIMINGS["f (existing network)"] = time.monotonic() - started

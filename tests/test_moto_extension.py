@@ -730,6 +730,29 @@ def test_a_volume_in_use_is_refused_by_stock_moto_already(plus, stock):
         assert _attempt(lambda: ec2.delete_volume(VolumeId=volume)) == "deleted"
 
 
+def _terminated_node_interfaces(emu: Emulator) -> tuple[list[str], str]:
+    """A node launched into a subnet and terminated, as Karpenter does: the interfaces left in that
+    subnet, and what deleting the subnet then does."""
+    ec2 = emu.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.110.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.110.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    node = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[node])
+    left = [n["NetworkInterfaceId"] for n in ec2.describe_network_interfaces(
+        Filters=[{"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"]]
+    return left, _attempt(lambda: ec2.delete_subnet(SubnetId=subnet))
+
+
+def test_a_terminated_instance_takes_its_primary_interface_with_it(plus, stock):
+    """EC2 creates a launched instance's primary interface with DeleteOnTermination: once the node is
+    terminated its subnet can be deleted (a zone's removal after its nodes are drained). Stock moto
+    keeps the interface in-use, so with ``ec2_delete_dependencies`` the subnet would never go."""
+    assert _terminated_node_interfaces(plus) == ([], "deleted")
+    left, _ = _terminated_node_interfaces(stock)
+    assert len(left) == 1, left
+
+
 def test_stock_moto_still_deletes_what_aws_refuses(stock):
     """Every refusal above is a gap in stock moto: it deletes all of them (when an upgrade refuses
     one upstream, this fails and that part of ``ec2_delete_dependencies`` can go)."""

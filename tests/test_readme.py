@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from stacks.cost import END as COST_END, START as COST_START, table
-from stacks.docs import ERRORS_END, ERRORS_START, SHIPPED, example_errors
+from stacks.docs import ERRORS_END, ERRORS_START, EXAMPLE, SHIPPED, example_errors
 from tests.conftest import ROOT
 
 README = ROOT / "README.md"
@@ -50,15 +50,22 @@ def test_example_errors_are_what_the_loader_prints():
     assert _block(README.read_text(), ERRORS_START, ERRORS_END) == example_errors(), f"run: {REGENERATE}"
 
 
+def _priced(synth) -> dict:
+    return {**{name: synth[name] for name in SHIPPED}, EXAMPLE: synth["t-shared-vpc"]}
+
+
 def test_cost_table_is_counted_from_the_current_synth(synth):
-    current = table({name: synth[name] for name in SHIPPED})
+    current = table(_priced(synth))
     assert _block(README.read_text(), COST_START, COST_END) == current, f"run: {REGENERATE}"
 
 
 def test_cost_counts_what_the_stacks_hold(synth):
-    """dev: one NAT gateway and its EIP, 1 t3.large; prod: one per AZ (3) and 2 m6i.large."""
-    text = table({name: synth[name] for name in SHIPPED})
-    assert "| NAT gateways | $32.85 (1) | $98.55 (3) |" in text
+    """dev: one NAT gateway and its EIP, 1 t3.large; prod: one per AZ (3) and 2 m6i.large; an existing
+    network: no NAT gateway, EIP or flow log of ours."""
+    text = table(_priced(synth))
+    assert "| NAT gateways | $32.85 (1) | $98.55 (3) | — (the network's owner) |" in text
+    assert "| public IPv4 (the NAT gateways' EIPs) | $3.65 (1) | $10.95 (3) | — (the network's owner) |" in text
+    assert "in `shared-vpc`, an existing network, control-plane logs only" in text
     assert "$60.74 (1 × t3.large)" in text and "$140.16 (2 × m6i.large)" in text
     assert "$73.00 (Kubernetes 1.36, standard support)" in text and "$365.00 more a month" in text
 

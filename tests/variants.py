@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacks.config import ENVIRONMENTS_DIR, StackConfig, environment_files, load_config
+import yaml
+
+from stacks.config import ENVIRONMENTS_DIR, StackConfig, environment_files, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_ENV = ROOT / "tests" / "environments"
@@ -54,6 +56,8 @@ def _variants() -> dict[str, StackConfig]:
         # the Terraform Cloud example behind an agent pool: the public endpoint off, the agents' subnet let in
         "t-cloud": _override(load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml"),
                              cluster={"endpoint_public_access": False, "private_access_cidrs": ["10.20.0.0/24"]}),
+        # an existing network (the network team's VPC, shared through AWS RAM): the shipped example
+        "t-shared-vpc": load_config(ENVIRONMENTS_DIR / "examples" / "shared-vpc.yaml"),
         # every other non-default branch of dev at once (one stack, not one per branch: each stack
         # costs the session ~0.25 s): two explicit AZs with a NAT per AZ, the local backend, the
         # emulator switch, the preflight without quota reads, EKS Pod Identity, and the newer Kubernetes/Karpenter pair
@@ -67,7 +71,7 @@ def _variants() -> dict[str, StackConfig]:
     }
 
 
-VARIANTS = ("dev", "prod", "t-cloud", "t-alt")
+VARIANTS = ("dev", "prod", "t-cloud", "t-alt", "t-shared-vpc")
 EMULATOR = "emulator"
 # the emulator stack with two defects only the account can reveal (tests/test_preflight.py): a zone
 # whose id (in the emulator's mapping, as in an AWS account's) holds no EKS control plane, and
@@ -76,6 +80,11 @@ EMULATOR_PREFLIGHT = "emulator-preflight"
 # the emulator stack run by Terraform Cloud and GitHub Actions: the state-bootstrap stack beside it makes
 # their OIDC providers and roles (tests/test_bootstrap_trust.py applies it to the emulator)
 EMULATOR_TRUST = "emulator-trust"
+# the emulator stack in an existing network (tests/test_emulator.py rung f): placeholder ids, which the rung
+# swaps in the JSON for those of the network it builds in the emulator (the ids exist only then)
+EMULATOR_EXISTING = "emulator-existing"
+PLACEHOLDER_VPC = "vpc-0000000000000000e"
+PLACEHOLDER_SUBNETS = ("subnet-00000000000000001", "subnet-00000000000000002", "subnet-00000000000000003")
 
 
 def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]:
@@ -97,6 +106,11 @@ def variant_configs(names: tuple[str, ...] = VARIANTS) -> dict[str, StackConfig]
                                       deployer={"terraform_cloud": {"project": "platform", "plan_role": True},
                                                 "github": {"repository": "my-org/platform",
                                                            "environment": "production"}})
+        elif name == EMULATOR_EXISTING:
+            path = EMULATOR_ENV / "emulator.yaml"
+            raw = yaml.safe_load(path.read_text())
+            raw["network"] = {"existing": {"vpc_id": PLACEHOLDER_VPC, "private_subnet_ids": list(PLACEHOLDER_SUBNETS)}}
+            configs[name] = parse_config(raw, path)
         else:
             variants = variants or _variants()
             configs[name] = variants[name]

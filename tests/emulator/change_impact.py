@@ -75,9 +75,19 @@ CASES: tuple[Case, ...] = (
     Case("tags", "add CostCenter: platform", {"tags": {"CostCenter": "platform"}}, token=True),
     Case("network.vpc_cidr", "10.0.0.0/16 -> 10.1.0.0/16", {"network.vpc_cidr": "10.1.0.0/16"},
          refused="vpc_cidr cannot change"),
-    Case("network.az_count", "3 -> 4", {"network.az_count": 4}, refused="zones that stay"),
+    Case("network.az_count", "3 -> 4 (adds us-east-1d)", {"network.az_count": 4}, token=True),
+    Case("network.az_count", "3 -> 2 (removes us-east-1c)", {"network.az_count": 2}, token=True, deletes=tuple(
+        f"{kind}.network_{what}-us-east-1c" for kind, what in (
+            ("aws_subnet", "private"), ("aws_subnet", "public"), ("aws_nat_gateway", "nat"), ("aws_eip", "nat-eip"),
+            ("aws_route_table", "private"), ("aws_route", "private"), ("aws_route_table_association", "private"),
+            ("aws_route_table_association", "public")))),
+    Case("network.existing", "own VPC -> an existing one", {"network.single_nat_gateway": None, "network.existing": {
+        "vpc_id": "vpc-0000000000000000e", "private_subnet_ids": ["subnet-00000000000000001", "subnet-00000000000000002"]}},
+        refused="network.existing cannot change"),
     Case("network.availability_zones", "the same zones, listed", {
         "network.availability_zones": ["us-east-1a", "us-east-1b", "us-east-1c"]}),
+    Case("network.availability_zones", "the same zones, reordered", {
+        "network.availability_zones": ["us-east-1c", "us-east-1a", "us-east-1b"]}),
     Case("network.private_subnet_newbits", "3 -> 4", {"network.private_subnet_newbits": 4},
          refused="private_subnet_newbits cannot change"),
     Case("network.public_subnet_newbits", "8 -> 9", {"network.public_subnet_newbits": 9},

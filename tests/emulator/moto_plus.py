@@ -60,7 +60,9 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
 ``ec2_delete_dependencies`` EC2 deletes a subnet with interfaces or a load balancer in it, a
                             security group another group's rule, an interface or a load balancer
                             uses, a VPC with non-default groups or an attached internet gateway
-                            (AWS: ``DependencyViolation``); DeleteNatGateway keeps its interface.
+                            (AWS: ``DependencyViolation``); DeleteNatGateway keeps its interface;
+                            TerminateInstances keeps the primary interface EC2 made at launch
+                            (AWS: DeleteOnTermination, so the subnet can go once the node is gone).
                             A destroy that leaves workload leftovers passes here, fails in AWS.
 ``service_quotas``          Service Quotas knows only ``vpc``: no EC2 quota (Elastic IPs, vCPUs),
                             no GetAWSDefaultServiceQuota or RequestServiceQuotaIncrease, so the
@@ -1263,9 +1265,12 @@ def ec2_delete_dependencies() -> None:
     that still holds non-default security groups or an attached internet gateway; and its
     DeleteNatGateway leaves the gateway's interface in the subnet. EC2 refuses each of those deletes
     with ``DependencyViolation`` and AWS's messages (below), and deleting a NAT gateway releases its
-    interface. (DeleteVolume of an attached volume is refused by stock moto already:
+    interface. Terminating an instance deletes the primary interface RunInstances created for it (EC2
+    creates it with DeleteOnTermination true; stock moto with false, so it stays ``in-use`` in the
+    subnet for ever). (DeleteVolume of an attached volume is refused by stock moto already:
     ``VolumeInUse``.)"""
     import moto.ec2.models as ec2_models
+    from moto.ec2.models.instances import Instance
 
     backend = ec2_models.EC2Backend
 
@@ -1306,6 +1311,20 @@ def ec2_delete_dependencies() -> None:
             return original(self, vpc_id)
 
         return delete_vpc
+
+    def make_prep_nics(original: Callable) -> Callable:
+        def prep_nics(self: Any, nic_spec: list, *args: Any, **kwargs: Any) -> Any:
+            given = {int(n.get("DeviceIndex", 0)) for n in nic_spec if n.get("NetworkInterfaceId")}
+            explicit = {int(n.get("DeviceIndex", 0)): n.get("DeleteOnTermination") for n in nic_spec}
+            out = original(self, nic_spec, *args, **kwargs)
+            primary = self.nics.get(0)
+            if primary is not None and 0 not in given and explicit.get(0) is not False:
+                primary.delete_on_termination = True  # EC2's default for the interface it creates at launch
+            return out
+
+        return prep_nics
+
+    _wrap(Instance, "prep_nics", make_prep_nics)
 
     def make_delete_nat_gateway(original: Callable) -> Callable:
         def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
