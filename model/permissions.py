@@ -307,6 +307,9 @@ DATA: dict[str, tuple[Grant, ...]] = {
     "aws_route_tables": grants("any", read=["ec2:DescribeRouteTables"]),
     "aws_security_group": grants("any", read=["ec2:DescribeSecurityGroups"]),
     "aws_security_groups": grants("any", read=["ec2:DescribeSecurityGroups"]),
+    # a zone's removal: this cluster's Karpenter nodes and claim volumes outside the zones (constructs/network.py)
+    "aws_instances": grants("any", read=["ec2:DescribeInstances"]),
+    "aws_ebs_volumes": grants("any", read=["ec2:DescribeVolumes"]),
     "aws_nat_gateways": grants("any", read=["ec2:DescribeNatGateways"]),
     "aws_internet_gateway": grants("any", read=["ec2:DescribeInternetGateways"]),
     "aws_eks_addon_version": grants("any", read=["eks:DescribeAddonVersions"]),

@@ -134,9 +134,11 @@ def test_the_plan_policy_reads_only(synth):
 def test_destroy_time_steps_and_the_preflight_are_in_it(synth):
     exec_ = permissions.actions(synth["dev"])
     token = permissions.actions(synth["t-cloud"])  # token mode: no destroy-time scripts
-    teardown = {"elasticloadbalancing:DeleteLoadBalancer", "ec2:DeleteNetworkInterface", "ec2:DescribeInstances"}
-    assert teardown <= exec_
+    teardown = {"elasticloadbalancing:DeleteLoadBalancer", "ec2:DeleteNetworkInterface"}
+    assert teardown | {"ec2:DescribeInstances"} <= exec_
     assert not teardown & token
+    # every plan, both modes: a zone's removal is refused under this cluster's nodes and volumes
+    assert {"ec2:DescribeInstances", "ec2:DescribeVolumes"} <= token
     assert {"servicequotas:GetServiceQuota", "servicequotas:GetAWSDefaultServiceQuota", "ec2:DescribeAddresses",
             "iam:ListRoles"} <= exec_
 
