@@ -13,10 +13,11 @@ refuses those up front; Karpenter already labels each node ``karpenter.sh/nodepo
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_serializer, field_validator, model_validator
 
 from model import aws, versions
 from model.base import Duration, Model, hint
@@ -104,6 +105,8 @@ class NodePoolConfig(Model):
         "10%", description="How many nodes (count or %) may be disrupted at once."
     )
     weight: int | None = Field(None, ge=1, le=100, description="Priority among pools that fit a pod (higher first).")
+    enabled: bool = Field(True, description="false removes the pool (as `<name>: null` does): Karpenter drains and "
+                                            "terminates its nodes.")
 
     @field_validator("labels")
     @classmethod
@@ -192,6 +195,44 @@ def _default_pools() -> dict[str, NodePoolConfig]:
     }
 
 
+@functools.cache
+def _default_pool_settings() -> dict[str, dict[str, Any]]:
+    return {n: p.model_dump(mode="json") for n, p in _default_pools().items()}
+
+
+def merged_pools(listed: dict[str, Any]) -> dict[str, Any]:
+    """``karpenter.nodepools`` as written in a file, merged over the default pools: a default pool
+    stays unless the file sets it to ``null`` (or ``enabled: false``); a listed default pool takes
+    the keys the file gives over the default's (a list replaces the default's list); any other name
+    is a new pool. So adding ``batch`` keeps ``stateful``, ``stateless`` and ``gpu`` running. Within a
+    listed default pool, ``labels`` merge with the default's (``<label>: null`` drops one: workloads
+    select the pool by ``workload-type``, which a new label must not take away)."""
+    defaults = _default_pool_settings()
+    out: dict[str, Any] = {n: dict(v) for n, v in defaults.items()}
+    for name, value in listed.items():
+        if value is None:
+            if name not in defaults:
+                raise ValueError(f"nodepools.{name}: null removes a default pool ({', '.join(defaults)}), and "
+                                 f"{name} is none of them; fix the name, or delete the line")
+            out.pop(name)
+        elif name in defaults and isinstance(value, dict):
+            pool = {**defaults[name], **value}
+            if isinstance(value.get("labels"), dict):  # a map merges (as Helm merges values); null drops a label
+                labels = {**defaults[name]["labels"], **value["labels"]}
+                pool["labels"] = {k: v for k, v in labels.items() if v is not None}
+            out[name] = pool
+        else:
+            out[name] = value
+    return out
+
+
+def _nullable_values(schema: dict[str, Any]) -> None:
+    """JSON Schema: a pool may be ``null`` (removes a default pool), so editors accept ``gpu: null``."""
+    patterns = schema["patternProperties"]
+    for key, value in patterns.items():
+        patterns[key] = {"anyOf": [value, {"type": "null"}]}
+
+
 class ControllerResources(Model):
     """CPU and memory of each Karpenter controller pod (requests = limits, as upstream recommends)."""
 
@@ -222,9 +263,23 @@ class KarpenterConfig(Model):
     log_level: Literal["debug", "info", "error"] = Field("info", description="Controller log level.")
     helm_timeout_seconds: int = Field(900, ge=60, le=3600, description="How long Helm waits for the releases to be ready.")
     nodepools: dict[Annotated[str, StringConstraints(pattern=POOL_NAME_PATTERN)], NodePoolConfig] = Field(
-        default_factory=_default_pools,
-        description="NodePools by name (at least one: without a pool Karpenter launches nothing); the default is "
-        "stateful, stateless and gpu.")
+        default_factory=_default_pools, json_schema_extra=_nullable_values,
+        description="NodePools by name, merged over the default stateful, stateless and gpu pools: a new name adds a "
+        "pool; a default's name changes only the keys given (a list replaces the default's list, labels merge with "
+        "its labels); `<name>: null` (or "
+        "`enabled: false`) removes a default pool, and its nodes are drained. At least one pool must remain.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pools_over_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("nodepools"), dict):
+            data = {**data, "nodepools": merged_pools(data["nodepools"])}
+        return data
+
+    @field_serializer("nodepools")
+    def _dump_pools(self, pools: dict[str, NodePoolConfig]) -> dict[str, Any]:
+        """The pools, and ``null`` for each default pool removed, so a dump loads back to the same pools."""
+        return {**{n: None for n in _default_pool_settings() if n not in pools}, **pools}
 
     @field_validator("node_tags")
     @classmethod
@@ -238,9 +293,10 @@ class KarpenterConfig(Model):
     @field_validator("nodepools")
     @classmethod
     def _some_pool(cls, v: dict[str, NodePoolConfig]) -> dict[str, NodePoolConfig]:
+        v = {name: pool for name, pool in v.items() if pool.enabled}
         if not v:
-            raise ValueError("is empty: Karpenter would launch no node at all; define at least one pool, or leave "
-                             "the key out for the default stateful, stateless and gpu pools")
+            raise ValueError("removes every pool: Karpenter would launch no node at all; keep at least one (a default "
+                             "pool stays unless it is set to null or enabled: false)")
         return v
 
     @property

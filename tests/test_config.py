@@ -52,6 +52,38 @@ def test_minimal_file_gets_safe_defaults(tmp_path):
     assert cfg.karpenter_replicas == 2 and cfg.kubernetes_auth_mode == "exec"
 
 
+def _pools(tmp_path, nodepools) -> dict:
+    return load_config(_write(tmp_path, _merge(MINIMAL, {"karpenter": {"nodepools": nodepools}}))).karpenter.nodepools
+
+
+def test_adding_a_pool_keeps_the_default_pools(tmp_path):
+    """Issue 23 item 1: a user who adds one pool must not drain the three default pools."""
+    pools = _pools(tmp_path, {"batch": {"instance_categories": ["c"], "labels": {"workload-type": "batch"}}})
+    assert list(pools) == ["stateful", "stateless", "gpu", "batch"]
+    assert pools["stateful"] == load_config(_write(tmp_path, MINIMAL)).karpenter.nodepools["stateful"]
+
+
+def test_a_default_pool_goes_only_by_null_or_enabled_false(tmp_path):
+    assert list(_pools(tmp_path, {"gpu": None})) == ["stateful", "stateless"]
+    assert list(_pools(tmp_path, {"gpu": {"enabled": False}})) == ["stateful", "stateless"]
+    assert list(_pools(tmp_path, {})) == ["stateful", "stateless", "gpu"]
+
+
+def test_a_listed_default_pool_changes_only_the_keys_given(tmp_path):
+    pools = _pools(tmp_path, {"stateless": {"cpu_limit": 200, "instance_categories": ["c", "m", "r"]}})
+    stateless = pools["stateless"]
+    assert stateless.cpu_limit == 200 and stateless.instance_categories == ("c", "m", "r")  # a list replaces
+    assert stateless.capacity_types == ("spot", "on-demand") and stateless.weight == 50  # the rest stays
+    labels = _pools(tmp_path, {"stateless": {"labels": {"team": "web"}}})["stateless"].labels
+    assert labels == {"workload-type": "stateless", "team": "web"}  # a label adds; workloads still find the pool
+    assert _pools(tmp_path, {"stateless": {"labels": {"workload-type": None}}})["stateless"].labels == {}
+
+
+def test_a_dumped_config_loads_back_to_the_same_pools(tmp_path):
+    cfg = load_config(_write(tmp_path, _merge(MINIMAL, {"karpenter": {"nodepools": {"gpu": None}}})))
+    assert StackConfig.model_validate(cfg.model_dump(mode="json")) == cfg
+
+
 def test_models_are_frozen(tmp_path):
     cfg = load_config(_write(tmp_path, MINIMAL))
     with pytest.raises(Exception):
@@ -138,7 +170,10 @@ BAD_INPUTS = [
     ({"cluster": {"log_retention_days": 42}}, "cluster.log_retention_days", "CloudWatch accepts only"),
     ({"name": "Bad_Name"}, "name", "lower-case letters"),
     ({"name": "a" * 45}, "name", "use at most 44: the IAM role KarpenterController-<name> must fit AWS's 64-character limit"),
-    ({"karpenter": {"nodepools": {}}}, "karpenter.nodepools", "is empty: Karpenter would launch no node at all"),
+    ({"karpenter": {"nodepools": {"stateful": None, "stateless": None, "gpu": {"enabled": False}}}}, "karpenter.nodepools",
+     "removes every pool: Karpenter would launch no node at all; keep at least one"),
+    ({"karpenter": {"nodepools": {"gpus": None}}}, "karpenter: nodepools.gpus",
+     "null removes a default pool (stateful, stateless, gpu), and gpus is none of them; fix the name"),
     ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "labels": {"karpenter.sh/pool": "x"}}}}},
      "karpenter.nodepools.x.labels", "uses the karpenter.sh domain"),
     ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "labels": {"kubernetes.io/hostname": "x"}}}}},

@@ -46,8 +46,8 @@ POLICY_HOLDERS = ("aws_iam_policy", "aws_iam_role", "aws_iam_role_policy", "aws_
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    """One day-two change: ``changes`` to tests/environments/emulator.yaml (dotted keys; ``None``
-    removes a key). ``deletes``: address prefixes the change asks to delete (a removed admin, the NAT
+    """One day-two change: ``changes`` to tests/environments/emulator.yaml, written as a user writes
+    the edit (dotted keys; ``None`` is YAML's null; tests/emulator/synth_variants.py ``changed``). ``deletes``: address prefixes the change asks to delete (a removed admin, the NAT
     gateways of a single-NAT switch). ``refused``: the plan must fail with these words (a key that
     must never change after creation)."""
 
@@ -145,7 +145,7 @@ CASES: tuple[Case, ...] = (
     Case(f"{POOL[10:]}.instance_categories", "[c, m] -> [c, m, r]", {f"{POOL}.instance_categories": ["c", "m", "r"]}),
     Case(f"{POOL[10:]}.min_generation", "5 -> 6", {f"{POOL}.min_generation": 6}),
     Case(f"{POOL[10:]}.cpu_limit", "100 -> 200", {f"{POOL}.cpu_limit": 200}),
-    Case(f"{POOL[10:]}.labels", "add team: web", {f"{POOL}.labels": {"workload-type": "stateless", "team": "web"}}),
+    Case(f"{POOL[10:]}.labels", "add team: web", {f"{POOL}.labels": {"team": "web"}}),
     Case(f"{POOL[10:]}.taints", "add one", {f"{POOL}.taints": ["example.com/dedicated=web:NoSchedule"]}),
     Case(f"{POOL[10:]}.consolidation_policy", "-> WhenEmpty", {f"{POOL}.consolidation_policy": "WhenEmpty"}),
     Case(f"{POOL[10:]}.expire_after", "720h -> 336h", {f"{POOL}.expire_after": "336h"}),

@@ -3,8 +3,9 @@ against an applied emulator stack (tests/test_emulator.py: the upgrade rung and 
 
     python -m tests.emulator.synth_variants OUTDIR SPEC.json      (cwd: the project root)
 
-``SPEC.json`` maps a variant name to ``{dotted.key: new value}`` (``null`` removes the key, so its
-default applies; ``karpenter.nodepools.gpu`` with ``null`` removes that pool). For each variant,
+``SPEC.json`` maps a variant name to ``{dotted.key: new value}``, written into the file as a user
+writes the edit (``changed``; ``null`` is YAML's null: ``karpenter.nodepools.gpu: null`` removes that
+pool). For each variant,
 writes ``OUTDIR/<variant>/stacks/emulator/cdk.tf.json``: the stack of tests/environments/emulator.yaml
 with exactly those keys changed, validated by the same loader as every environment (a value the
 config refuses fails here, with the config's own message). Every variant keeps the environment key
@@ -38,23 +39,18 @@ def variant_path(outdir: Path, variant: str) -> Path:
 
 
 def changed(raw: dict, changes: Changes) -> dict:
-    """``raw`` (an environment file's data) with ``changes`` applied; a missing section is created.
-    A change inside ``karpenter.nodepools`` of a file that keeps the default pools first writes the
-    default pools out (the same pools, now explicit), so the change touches one pool only."""
+    """``raw`` (an environment file's data) with ``changes`` applied as a user writes them into the
+    file: each dotted key is set where it would be written (a missing section is created) and
+    ``None`` is written as YAML's ``null`` (``karpenter.nodepools.gpu: null`` removes that default
+    pool). Nothing else is written: no default is expanded into the file first, so a case means what
+    the same edit means in a user's file."""
     data = copy.deepcopy(raw)
-    if any(k.startswith("karpenter.nodepools.") for k in changes) and "nodepools" not in data.get("karpenter", {}):
-        from model.karpenter import KarpenterConfig
-
-        data.setdefault("karpenter", {})["nodepools"] = KarpenterConfig().model_dump(mode="json")["nodepools"]
     for dotted, value in changes.items():
         *path, last = dotted.split(".")
         node = data
         for part in path:
             node = node.setdefault(part, {})
-        if value is None:
-            node.pop(last, None)
-        else:
-            node[last] = copy.deepcopy(value)
+        node[last] = copy.deepcopy(value)
     return data
 
 
