@@ -43,6 +43,12 @@ TEMPLATES: dict[str, tuple[str, int]] = {
     "cluster_tag_key": ("kubernetes.io/cluster/{name}", 128),
 }
 
+GLOBAL = ("cluster_role", "node_role", "controller_node_role", "controller_role", "ebs_csi_role", "flow_logs_role",
+          "controller_policy")
+"""The derived names AWS keeps global to an account (IAM roles and policies; the instance profiles
+Karpenter creates carry ``node_role`` and are scoped by ``cluster_tag_key``): two environments of one
+cluster name collide on them in any two regions (DESIGN fact 27). The others are regional."""
+
 CONTROLLER_NODE_GROUP_PREFIX = "karpenter-controllers-"
 """The controller node group's name prefix; Terraform appends a 26-character unique suffix, so the name
 is 48 of EKS's 63 characters. A prefix (not a fixed name) lets a replacement group exist beside the old

@@ -29,7 +29,7 @@ from model.deployer import DeployerConfig
 
 __all__ = ["ClusterConfig", "ConfigError", "ControllerResources", "KarpenterConfig", "NetworkConfig",
            "NodePoolConfig", "StackConfig", "environment_files", "json_schema", "load_config", "load_environments",
-           "state_buckets",
+           "collisions", "state_buckets",
            "support_warning"]
 
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent / "environments"
@@ -525,7 +525,69 @@ def load_environments(names: list[str] | tuple[str, ...] = (), directory: Path =
             errors.append(str(exc))
     if errors:
         raise ConfigError("\n".join(errors))
+    others = {}
+    for env, path in files.items():  # a named run still must not collide with the files it leaves out
+        if env not in configs:
+            try:
+                others[env] = load_config(path, today)
+            except ConfigError:
+                continue  # its own check reports it; a broken neighbour does not block this environment
+    problems = collisions({**configs, **others}, files, wanted=set(configs))
+    if problems:
+        raise ConfigError("\n".join(problems))
     return configs
+
+
+def state_location(env: str, config: StackConfig) -> tuple[str, ...]:
+    """Where ``env``'s Terraform state lives, as the backend resolves it (the defaults filled in)."""
+    backend = config.backend
+    if backend.type == "s3":
+        return ("s3", backend.bucket, backend.key or f"{env}/terraform.tfstate")
+    if backend.type == "cloud":
+        return ("cloud", backend.hostname, backend.organization, backend.workspace)
+    return ("local", backend.path or f"terraform.{env}.tfstate")
+
+
+def collisions(configs: dict[str, StackConfig], files: dict[str, Path], wanted: set[str] | None = None) -> list[str]:
+    """One line per pair of environment files that would build or record the same thing: one cluster
+    name (IAM names are global, so in any region), one state location, or one state bucket in two
+    regions. Only pairs with an environment of ``wanted`` (every one when None) are reported."""
+    problems: list[str] = []
+    envs = list(configs)
+
+    def pairs():
+        for i, a in enumerate(envs):
+            for b in envs[i + 1:]:
+                if wanted is None or a in wanted or b in wanted:
+                    yield a, b, configs[a], configs[b]
+
+    for a, b, ca, cb in pairs():
+        both = f"{files[a].name} and {files[b].name}"
+        if ca.name == cb.name:
+            shared = ", ".join(names.derived(what, ca.name) for what in names.GLOBAL[:3])
+            if ca.region == cb.region:
+                what = (f"both build the cluster {ca.name} in {ca.region}: two states would manage the same cluster, "
+                        f"roles ({shared}, ...) and queue")
+            else:
+                what = (f"both name the cluster {ca.name} ({ca.region} and {cb.region}): IAM names are global to an "
+                        f"account, so both would create the roles {shared}, ... and the second apply fails with "
+                        "EntityAlreadyExists")
+            problems.append(f"{both}: {what}; give each file its own name")
+        if state_location(a, ca) == state_location(b, cb):
+            where = state_location(a, ca)
+            said = {"s3": lambda: f"the state object s3://{where[1]}/{where[2]}",
+                    "cloud": lambda: f"the Terraform Cloud workspace {where[2]}/{where[3]}",
+                    "local": lambda: f"the state file {where[1]}"}[where[0]]()
+            fix = {"s3": "backend.key", "cloud": "backend.workspace", "local": "backend.path"}[where[0]]
+            problems.append(f"{both}: both keep their state in {said}, so each apply would overwrite the other's "
+                            f"record of what it built; give one its own {fix}")
+        if ca.backend.type == cb.backend.type == "s3" and ca.backend.bucket == cb.backend.bucket:
+            ra, rb = ca.backend.region or ca.region, cb.backend.region or cb.region
+            if ra != rb:
+                problems.append(f"{both}: the state bucket {ca.backend.bucket} is in {ra} for one and {rb} for the "
+                                "other, but an S3 bucket name is global and the bucket lives in one region; set "
+                                f"backend.region: {ra} in both (or use two buckets)")
+    return problems
 
 
 def json_schema() -> dict[str, Any]:

@@ -533,3 +533,113 @@ def test_a_karpenter_release_too_new_for_the_cluster_is_refused(tmp_path, monkey
         load_config(_write(tmp_path, _merge(MINIMAL, old)), today=dt.date(2026, 11, 29))
     assert str(err.value) == ("env.yaml: karpenter.version 1.14.1 supports Kubernetes 1.33 to 1.36, not cluster.version "
                               "1.32; upgrade the cluster to 1.33 first or use an older Karpenter release")
+
+
+# ----------------------------------------------------------------------------- environments that collide
+# Issue 23 item 2 / issue 20 item 3: two files that would build or record the same thing are refused
+# at synth, naming both files (DESIGN fact 27: IAM names are global, EKS cluster names regional).
+
+
+def _environments(tmp_path: Path, **files: dict) -> Path:
+    for env, data in files.items():
+        _write(tmp_path, data, f"{env}.yaml")
+    return tmp_path
+
+
+def _refusal(directory: Path, names: tuple[str, ...] = ()) -> str:
+    from stacks.config import load_environments
+
+    with pytest.raises(ConfigError) as err:
+        load_environments(list(names), directory)
+    return str(err.value)
+
+
+COPY = _merge(MINIMAL, {"backend": {"type": "s3", "bucket": "state-bucket", "key": "copy/terraform.tfstate"}})
+
+
+def test_a_copied_file_with_its_name_unchanged_is_refused(tmp_path):
+    message = _refusal(_environments(tmp_path, dev=MINIMAL, qa=MINIMAL))
+    assert message == ("dev.yaml and qa.yaml: both build the cluster demo in us-west-2: two states would manage the "
+                       "same cluster, roles (demo-cluster, KarpenterNodeRole-demo, demo-controller-node, ...) and "
+                       "queue; give each file its own name")
+
+
+def test_a_named_run_is_refused_too(tmp_path):
+    """`stacks.check qa` (and `synth.sh qa`) must not pass while qa.yaml collides with a file it leaves out."""
+    assert _refusal(_environments(tmp_path, dev=MINIMAL, qa=MINIMAL), ("qa",)).startswith("qa.yaml and dev.yaml: both build the cluster demo")
+
+
+def _two_regions(tmp_path: Path) -> str:
+    other = _merge(COPY, {"region": "eu-west-1", "backend": {"type": "s3", "bucket": "state-bucket-eu"}})
+    return _refusal(_environments(tmp_path, dev=MINIMAL, eu=other))
+
+
+def test_one_name_in_two_regions_is_refused_naming_both_files(tmp_path):
+    message = _two_regions(tmp_path)
+    assert message.startswith("dev.yaml and eu.yaml: both name the cluster demo (us-west-2 and eu-west-1): IAM names "
+                              "are global to an account"), message
+    assert "EntityAlreadyExists; give each file its own name" in message
+
+
+def _derived(config: StackConfig, what: str) -> str:
+    from model import names
+
+    return names.derived(what, config.name)
+
+
+@pytest.mark.parametrize("what", ["cluster_role", "node_role", "controller_node_role", "controller_role", "ebs_csi_role",
+                                  "flow_logs_role", "controller_policy"])
+def test_iam_role_and_policy_names_collide_across_regions(tmp_path, what):
+    """Every IAM role and policy name is the cluster name's alone: another region gives the same name."""
+    from model import names
+
+    us = load_config(_write(tmp_path, MINIMAL, "us.yaml"))
+    eu = load_config(_write(tmp_path, _merge(MINIMAL, {"region": "eu-west-1"}), "eu.yaml"))
+    assert what in names.GLOBAL and _derived(us, what) == _derived(eu, what)
+    assert "IAM names are global" in _two_regions(tmp_path)
+
+
+def test_instance_profiles_collide_across_regions(tmp_path):
+    """Karpenter creates its instance profiles for the EC2NodeClass's role and scopes them by the cluster
+    tag: both are the cluster name's alone, so two regions' controllers would share one role and tag."""
+    from model import names
+    from model.karpenter import KarpenterConfig, ec2_node_class
+
+    roles = {ec2_node_class(name="demo", role_name=names.derived("node_role", "demo"), config=KarpenterConfig(),
+                            tags={})["spec"]["role"] for _ in ("us-west-2", "eu-west-1")}
+    assert roles == {"KarpenterNodeRole-demo"} and "node_role" in names.GLOBAL
+    assert names.derived("cluster_tag_key", "demo") == "kubernetes.io/cluster/demo"
+    assert "IAM names are global" in _two_regions(tmp_path)
+
+
+def test_one_state_bucket_in_two_regions_is_refused(tmp_path):
+    """S3 bucket names are global: the state bucket (and its <bucket>-logs) exists in one region only."""
+    from stacks.config import log_bucket_name
+
+    eu = _merge(MINIMAL, {"name": "demo-eu", "region": "eu-west-1"})
+    message = _refusal(_environments(tmp_path, dev=MINIMAL, eu=eu))
+    assert log_bucket_name("state-bucket") == "state-bucket-logs"
+    assert message == ("dev.yaml and eu.yaml: the state bucket state-bucket is in us-west-2 for one and eu-west-1 "
+                       "for the other, but an S3 bucket name is global and the bucket lives in one region; set "
+                       "backend.region: us-west-2 in both (or use two buckets)")
+
+
+@pytest.mark.parametrize("backend,said", [
+    ({"type": "s3", "bucket": "state-bucket", "key": "shared/terraform.tfstate"},
+     "the state object s3://state-bucket/shared/terraform.tfstate"),
+    ({"type": "cloud", "organization": "acme", "workspace": "platform"},
+     "the Terraform Cloud workspace acme/platform"),
+    ({"type": "local", "path": "shared.tfstate"}, "the state file shared.tfstate"),
+])
+def test_two_files_naming_one_state_location_are_refused(tmp_path, backend, said):
+    a = _merge(MINIMAL, {"backend": backend})
+    b = _merge(a, {"name": "demo-two"})
+    message = _refusal(_environments(tmp_path, a=a, b=b))
+    assert message.startswith(f"a.yaml and b.yaml: both keep their state in {said}, so each apply would overwrite"), message
+
+
+def test_the_default_state_keys_of_two_files_differ(tmp_path):
+    from stacks.config import load_environments
+
+    other = _merge(MINIMAL, {"name": "demo-two"})
+    assert list(load_environments([], _environments(tmp_path, a=MINIMAL, b=other))) == ["a", "b"]
