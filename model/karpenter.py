@@ -22,7 +22,7 @@ from pydantic import Field, StringConstraints, field_serializer, field_validator
 from model import aws, versions
 from model.base import Duration, Model, hint
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
-from model.tags import STACK_TAG_KEYS, Tags
+from model.tags import Tags
 
 NODE_CLASS = "default"
 SEMVER_PATTERN = hint(r"^\d+\.\d+\.\d+$", "use a full release number such as 1.14.1 (no leading 'v')")
@@ -280,15 +280,6 @@ class KarpenterConfig(Model):
     def _dump_pools(self, pools: dict[str, NodePoolConfig]) -> dict[str, Any]:
         """The pools, and ``null`` for each default pool removed, so a dump loads back to the same pools."""
         return {**{n: None for n in _default_pool_settings() if n not in pools}, **pools}
-
-    @field_validator("node_tags")
-    @classmethod
-    def _not_identity(cls, v: dict[str, str]) -> dict[str, str]:
-        taken = [k for k in v if k in STACK_TAG_KEYS]
-        if taken:
-            raise ValueError(f"sets {', '.join(taken)}, which the stack sets on every resource itself; remove "
-                             f"{'it' if len(taken) == 1 else 'them'} (or use another key)")
-        return v
 
     @field_validator("nodepools")
     @classmethod

@@ -32,14 +32,32 @@ def _tag_text_problem(text: str) -> str | None:
     return None
 
 
+IDENTITY_TAG_KEYS = (*STACK_TAG_KEYS, "karpenter.sh/discovery")
+"""Tags the stack's teardown, Karpenter's subnet and security-group discovery and the cost table read
+to tell this environment's resources apart: a user tag must not shadow one, in any case."""
+
+
 def _check_tags(tags: dict[str, str]) -> dict[str, str]:
     """AWS's tag rules (EC2, IAM, EKS "Tagging best practices" / TagResource): at most 50 per
     resource, keys 1-128 and values 0-256 characters (the field's type), no ``aws:`` prefix, IAM's
-    character set (default_tags reach the IAM roles); and the keys Karpenter's EC2NodeClass refuses."""
-    extra = [k for k in tags if k not in STACK_TAG_KEYS]
-    if len(extra) > MAX_USER_TAGS:
-        raise ValueError(f"has {len(extra)} tags; use at most {MAX_USER_TAGS}: AWS allows 50 per resource and the "
+    character set (default_tags reach the IAM roles), no two keys that differ only in case (IAM
+    refuses them: "Duplicate tag keys found. Please note that Tag keys are case insensitive"); no key
+    that shadows the stack's identity tags (in any case); and the keys Karpenter's EC2NodeClass refuses."""
+    if len(tags) > MAX_USER_TAGS:
+        raise ValueError(f"has {len(tags)} tags; use at most {MAX_USER_TAGS}: AWS allows 50 per resource and the "
                          f"stack and Karpenter add up to {len(STACK_TAG_KEYS) + FUNCTIONAL_TAGS_PER_RESOURCE} (on a node)")
+    seen: dict[str, str] = {}
+    for key in tags:
+        first = seen.setdefault(key.lower(), key)
+        if first != key:
+            raise ValueError(f"keys {first!r} and {key!r} differ only in case, and AWS treats tag keys as one "
+                             "regardless of case (IAM refuses both); keep one")
+    identity = {k.lower(): k for k in IDENTITY_TAG_KEYS}
+    taken = [(k, identity[k.lower()]) for k in tags if k.lower() in identity]
+    if taken:
+        key, ours = taken[0]
+        raise ValueError(f"key {key!r} would replace the stack's own {ours} tag, which the destroy-time cleanup and "
+                         "Karpenter's discovery rely on to find this environment's resources; use another key")
     for key, value in tags.items():
         if key.lower().startswith("aws:"):
             raise ValueError(f"key {key!r}: the aws: prefix is reserved for AWS; rename the tag")

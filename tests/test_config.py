@@ -219,6 +219,15 @@ BAD_INPUTS = [
     ({"tags": {f"k{i}": "v" for i in range(41)}}, "tags", "has 41 tags; use at most 40: AWS allows 50 per resource "
      "and the stack and Karpenter add up to 10 (on a node)"),
     ({"tags": {"karpenter.sh/nodepool": "x"}}, "tags", "is reserved by Karpenter and EKS"),
+    # issue 23 item 3: keys AWS treats as one, and keys that shadow the stack's identity tags
+    ({"tags": {"Owner": "a", "owner": "b"}}, "tags", "keys 'Owner' and 'owner' differ only in case, and AWS treats"),
+    ({"karpenter": {"node_tags": {"CostCenter": "a", "costcenter": "b"}}}, "karpenter.node_tags",
+     "keys 'CostCenter' and 'costcenter' differ only in case"),
+    ({"tags": {"environment": "dev"}}, "tags", "key 'environment' would replace the stack's own Environment tag"),
+    ({"tags": {"Cluster": "other"}}, "tags", "key 'Cluster' would replace the stack's own Cluster tag, which the "
+     "destroy-time cleanup and Karpenter's discovery rely on"),
+    ({"tags": {"karpenter.sh/discovery": "other"}}, "tags", "would replace the stack's own karpenter.sh/discovery tag"),
+    ({"karpenter": {"node_tags": {"managedby": "me"}}}, "karpenter.node_tags", "would replace the stack's own ManagedBy"),
     ({"tags": {"kubernetes.io/cluster/other": "owned"}}, "tags", "is reserved by Karpenter and EKS"),
     ({"tags": {"k" * 129: "v"}}, "tags.kkk", "is 129 characters; use at most 128"),
     ({"tags": {"team": "v" * 257}}, "tags.team", "is 257 characters; use at most 256"),
