@@ -41,6 +41,78 @@ def cidr_key(cidr: str) -> str:
     """A logical-id key for a CIDR (``10-20-0-0-16``): keyed by the network, never by its list position."""
     return cidr.replace(".", "-").replace("/", "-")
 
+# What the platform runs on the controller nodes besides Karpenter, as (pods, CPU millicores, memory
+# MiB) requests per pod: CoreDNS (EKS add-on: 2 replicas, 100m / 70Mi); the EBS CSI controller (2
+# replicas; the driver and its four sidecars at 10m / 40Mi each, aws-ebs-csi-driver chart values);
+# and the DaemonSets on every node: aws-node (25m), kube-proxy (100m), ebs-csi-node (3 containers at
+# 10m / 40Mi).
+SPREAD_PODS = {"coredns": (2, 100, 70), "ebs-csi-controller": (2, 50, 200)}
+DAEMONSET_PODS = {"aws-node": (25, 0), "kube-proxy": (100, 0), "ebs-csi-node": (30, 120)}
+VM_MEMORY_OVERHEAD = 0.075
+"""The share of an instance's memory the kubelet never sees (Karpenter's vmMemoryOverheadPercent)."""
+
+
+def _reserved(vcpus: int, max_pods: int) -> tuple[int, int]:
+    """The AL2023 EKS AMI's kube-reserved CPU (6% of the first core, 1% of the second, 0.5% of the next
+    two, 0.25% of the rest) and memory (255 MiB + 11 MiB per pod) plus the 100 MiB hard eviction
+    threshold, as (millicores, MiB)."""
+    shares = [60, 10, 5, 5] + [2.5] * max(0, vcpus - 4)
+    return int(sum(shares[:vcpus])), 255 + 11 * max_pods + 100
+
+
+def controller_load(cluster: ClusterConfig, karpenter_cpu: int, karpenter_memory: int) -> tuple[int, int, int]:
+    """(pods, CPU millicores, memory MiB) on the fullest controller node with the group at
+    ``node_min_size``: one Karpenter pod (its chart's anti-affinity puts one per node), the spread
+    pods of CoreDNS and the EBS CSI controller shared out over the nodes, and every DaemonSet pod."""
+    nodes = cluster.node_min_size
+    pods, cpu, memory = 1, karpenter_cpu, karpenter_memory
+    for replicas, pod_cpu, pod_memory in SPREAD_PODS.values():
+        here = -(-replicas // nodes)
+        pods, cpu, memory = pods + here, cpu + here * pod_cpu, memory + here * pod_memory
+    for pod_cpu, pod_memory in DAEMONSET_PODS.values():
+        pods, cpu, memory = pods + 1, cpu + pod_cpu, memory + pod_memory
+    return pods, cpu, memory
+
+
+def node_room(instance_type: str) -> tuple[int, int, int] | None:
+    """(pods, allocatable CPU millicores, allocatable memory MiB) of one node of ``instance_type``, or
+    None where model/aws_data.json has no sizes for it."""
+    size = aws.sizes().get(instance_type)
+    if size is None:
+        return None
+    vcpus, memory, max_pods = size
+    reserved_cpu, reserved_memory = _reserved(vcpus, max_pods)
+    return max_pods, vcpus * 1000 - reserved_cpu, int(memory * (1 - VM_MEMORY_OVERHEAD)) - reserved_memory
+
+
+def controller_fit_problem(cluster: ClusterConfig, karpenter_cpu: int, karpenter_memory: int) -> str | None:
+    """Why ``cluster.node_instance_type`` cannot hold what the platform puts on a controller node (the
+    node group would come up and Karpenter never schedule), naming the smallest types that can; or None."""
+    room = node_room(cluster.node_instance_type)
+    if room is None:
+        return None
+    need = controller_load(cluster, karpenter_cpu, karpenter_memory)
+    if all(n <= r for n, r in zip(need, room)):
+        return None
+
+    def fits(t: str) -> bool:
+        got = node_room(t)
+        return got is not None and all(n <= r for n, r in zip(need, got))
+
+    arch = aws.architecture(aws.family(cluster.node_instance_type))
+    by_size = sorted((t for t in aws.sizes() if aws.architecture(aws.family(t)) == arch and fits(t)),
+                     key=lambda t: (aws.sizes()[t][1], aws.sizes()[t][0], t))
+    family = aws.family(cluster.node_instance_type)
+    same = next((t for t in by_size if aws.family(t) == family), None)
+    others = [t for t in by_size if aws.family(t) in ("m6i", "m7i", "m7g", "t3", "t4g") and t != same][:2]
+    choices = [f"{same} (the smallest {family} that fits)"] * bool(same) + others
+    words = (" pods", "m CPU", " MiB of memory")
+    short = [f"{n}{w} (a node holds {r})" for n, r, w in zip(need, room, words) if n > r]
+    return (f"cluster.node_instance_type {cluster.node_instance_type} is too small for the controller nodes: with "
+            f"node_min_size {cluster.node_min_size} one node carries Karpenter, CoreDNS, the EBS CSI controller and "
+            f"the DaemonSets, which need {', '.join(short)}, so Karpenter would never be scheduled and launch no "
+            f"node; use {' or '.join(choices) or 'a larger type'}")
+
 
 def admin_key(arn: str) -> str:
     """A stable logical-id key for an admin principal: account, kind and name (``123456789012-role-ops``).

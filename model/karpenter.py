@@ -239,6 +239,14 @@ class ControllerResources(Model):
     cpu: Annotated[str, StringConstraints(pattern=CPU_PATTERN)] = Field("1", description="CPU, e.g. 1 or 500m.")
     memory: Annotated[str, StringConstraints(pattern=MEMORY_PATTERN)] = Field("1Gi", description="Memory, e.g. 1Gi.")
 
+    @property
+    def millicores(self) -> int:
+        return int(self.cpu[:-1]) if self.cpu.endswith("m") else int(float(self.cpu) * 1000)
+
+    @property
+    def mebibytes(self) -> int:
+        return int(self.memory[:-2]) * (1024 if self.memory.endswith("Gi") else 1)
+
 
 class KarpenterConfig(Model):
     """Karpenter controller (Helm), its interruption queue and the NodePools."""

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, StringConstraints, ValidationError, 
 
 from model import aws, names, versions
 from model.base import FORMAT_HINTS, Model, hint
-from model.cluster import PRIVATE_ENDPOINT_WARNING, ClusterConfig
+from model.cluster import PRIVATE_ENDPOINT_WARNING, ClusterConfig, controller_fit_problem
 from model.karpenter import ControllerResources, KarpenterConfig, NodePoolConfig
 from model.network import NetworkConfig
 from model.tags import MAX_USER_TAGS, STACK_TAG_KEYS, Tags  # noqa: F401  (re-exported for the tests)
@@ -199,6 +199,10 @@ class StackConfig(Model):
                 f"karpenter.replicas {self.karpenter.replicas} > cluster.node_min_size {self.cluster.node_min_size}: "
                 "the chart puts one replica per node, so extra replicas never schedule; lower replicas or raise node_min_size"
             )
+        resources = self.karpenter.controller_resources
+        problem = controller_fit_problem(self.cluster, resources.millicores, resources.mebibytes)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

@@ -201,6 +201,15 @@ BAD_INPUTS = [
      "is not an AWS region"),
     ({"cluster": {"node_instance_type": "m6i.huge"}}, "cluster.node_instance_type (got 'm6i.huge')",
      "m6i.huge is not an EC2 instance type (m6i has m6i.12xlarge,"),
+    # issue 23 item 4: a controller type that cannot hold Karpenter, CoreDNS and the add-ons' controllers
+    ({"cluster": {"node_instance_type": "t3.nano", "node_min_size": 1, "node_desired_size": 1}},
+     "cluster.node_instance_type t3.nano is too small for the controller nodes: with node_min_size 1",
+     "which need 8 pods (a node holds 4), 1684 MiB of memory (a node holds 74), so Karpenter would never be "
+     "scheduled and launch no node; use t3.medium (the smallest t3 that fits)"),
+    ({"cluster": {"node_instance_type": "t3.small", "node_min_size": 1, "node_desired_size": 1}},
+     "cluster.node_instance_type t3.small", "1684 MiB of memory (a node holds 1418)"),
+    ({"cluster": {"node_instance_type": "m7g.medium"}}, "cluster.node_instance_type m7g.medium",
+     "1305m CPU (a node holds 940)"),
     ({"karpenter": {"version": "1.14.9"}}, "karpenter.version 1.14.9 is not a Karpenter release",
      "(the 1.14.x line goes up to 1.14.1, model/versions.py), so the chart pull would fail at apply after the "
      "network and the cluster are built; use 1.14.1"),
@@ -511,6 +520,39 @@ def test_vendored_aws_data_holds_everything_the_installed_botocore_knows():
     regions, types = aws.read_botocore(package)
     assert not set(regions) - aws.regions() and not set(types) - aws.instance_types()
     assert {"us-west-2", "eu-west-1"} <= aws.regions() and {"m6i.large", "m8i.large", "g7e.2xlarge"} <= aws.instance_types()
+
+
+def _installed(package: str) -> Path:
+    import importlib.util
+
+    return Path(importlib.util.find_spec(package).origin).parent
+
+
+def test_the_refresh_command_works(tmp_path):
+    """Issue 23 item 7: the command the hints name rewrites the data from the two packages it names."""
+    from model import aws
+
+    out = tmp_path / "aws_data.json"
+    assert aws.main([str(_installed("botocore")), str(_installed("moto"))], data=out) == 0
+    written = json.loads(out.read_text())
+    assert written["sizes"]["t3.nano"] == [2, 512, 4] and "us-west-2" in written["regions"]
+    assert written["source"].startswith("botocore ") and "; sizes: moto 5.2.5" in written["source"]
+
+
+def test_the_refresh_command_without_its_packages_says_how_in_one_line():
+    proc = subprocess.run([sys.executable, "-m", "model.aws"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: usage: python -m model.aws <botocore package> <moto package>")
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_vendored_sizes_cover_every_type_the_installed_moto_describes():
+    from model import aws
+
+    moto = aws.read_moto_sizes(_installed("moto"))
+    assert {t: v for t, v in moto.items() if t in aws.instance_types()} == {
+        t: v for t, v in aws.sizes().items() if t in moto}
+    assert aws.sizes()["m6i.large"] == [2, 8192, 29]  # 3 interfaces x 10 addresses: (10 - 1) x 3 + 2
 
 
 def test_the_state_bootstraps_log_bucket_name_fits_s3_for_every_state_bucket_name():
