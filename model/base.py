@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Callable
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
@@ -42,13 +42,14 @@ Duration = Annotated[str, StringConstraints(pattern=DURATION_PATTERN)]
 
 # Every pattern a config field uses, with the fix in words: error messages never show a pattern
 # (tests/test_config.py checks that each pattern in the JSON Schema has its words here).
-FORMAT_HINTS: dict[str, str] = {
+FORMAT_HINTS: dict[str, str | Callable[[str], str]] = {
     DURATION_PATTERN: "write a duration in hours, minutes and seconds such as 720h, 90m or 1h30m, or Never",
 }
 
 
-def hint(pattern: str, words: str) -> str:
-    """Register the words that explain ``pattern`` to a user; returns the pattern."""
+def hint(pattern: str, words: str | Callable[[str], str]) -> str:
+    """Register the words that explain ``pattern`` to a user (or a function of the refused value
+    that returns them); returns the pattern."""
     FORMAT_HINTS[pattern] = words
     return pattern
 

@@ -219,10 +219,11 @@ class ClusterConfig(Model):
     @classmethod
     def _known_type(cls, v: str) -> str:
         if v not in aws.instance_types():
-            same = sorted(t for t in aws.instance_types() if aws.family(t) == aws.family(v))
-            sizes = f" ({aws.family(v)} has {', '.join(same[:6])}{', ...' if len(same) > 6 else ''})" if same else ""
-            raise ValueError(f"{v} is not an EC2 instance type{sizes}; use one such as m6i.large, or "
-                             f"{aws.newer_hint()}")
+            same = [t for t in aws.instance_types() if aws.family(t) == aws.family(v)]
+            near = aws.nearest(v, same) or aws.nearest(v, aws.instance_types())
+            use = (f"the nearest names are {', '.join(near[:-1])} and {near[-1]}" if len(near) > 1 else
+                   f"the nearest name is {near[0]}" if near else "use one such as m6i.large")
+            raise ValueError(f"{v} is not an EC2 instance type; {use} (or, {aws.newer_hint()})")
         return v
 
     @field_validator("admin_principal_arns")

@@ -25,7 +25,9 @@ from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
 from model.tags import Tags
 
 NODE_CLASS = "default"
-SEMVER_PATTERN = hint(r"^\d+\.\d+\.\d+$", "use a full release number such as 1.14.1 (no leading 'v')")
+SEMVER_PATTERN = hint(r"^\d+\.\d+\.\d+$", lambda got: (
+    f"drop the leading 'v': write {got[1:]}" if got.startswith("v") and got[1:].count(".") == 2 else
+    "write the whole release number, major.minor.patch, such as 1.14.1 (model/versions.py lists the releases)"))
 AMI_ALIAS_PATTERN = hint(r"^al2023@v\d{8}$", "use a pinned AL2023 alias such as al2023@v20260714 (al2023@latest would roll every node unannounced)")
 POOL_NAME_PATTERN = hint(r"^[a-z][a-z0-9-]{0,62}$", "use up to 63 lower-case letters, digits and '-', starting with a letter")
 LABEL_KEY_PATTERN = hint(r"^([a-z0-9.-]+/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$",
@@ -135,11 +137,28 @@ class NodePoolConfig(Model):
             if self.min_generation is not None:
                 asked.append(f"min_generation {self.min_generation}")
             listed = ", ".join(asked[:-1]) + " and " + asked[-1]
-            widen = ("lower min_generation (or set it to null for a list of families), or widen the others"
-                     if self.min_generation is not None else "add families or categories that the architectures have")
             raise ValueError(f"{listed} select no EC2 instance type, so Karpenter would launch "
-                             f"nothing for this pool; {widen}")
+                             f"nothing for this pool; {self._conflict()}")
         return self
+
+    def _conflict(self) -> str:
+        """The requirement that empties the pool's selection, and its fix, in words."""
+        def select(**changes: Any) -> list[str]:
+            asked = dict(categories_=self.instance_categories, families_=self.instance_families,
+                         min_generation=self.min_generation, architectures=self.architectures) | changes
+            return aws.selected_families(**asked)
+
+        archs = ", ".join(self.architectures)
+        if not select(min_generation=None):  # the generation is not what empties it
+            other = select(min_generation=None, architectures=("amd64", "arm64"))
+            has = sorted({aws.architecture(f) for f in other})
+            if other:
+                return (f"they have {', '.join(has)} types only, none for architectures [{archs}]; set architectures "
+                        f"to [{', '.join(has)}], or choose families that have {archs} types")
+            return "no family is in both instance_categories and instance_families; keep one of the two lists"
+        newest = max(aws.family_parts(f)[1] for f in select(min_generation=None))
+        return (f"the newest generation they have is {newest}; set min_generation to {newest} or lower (or to null "
+                "for a list of families)")
 
     @property
     def may_launch_nvidia_gpus(self) -> bool:

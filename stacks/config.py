@@ -419,7 +419,9 @@ def _message(err: Any) -> str:
     if kind == "missing":
         return "is required; add it"
     if kind == "string_pattern_mismatch":
-        return FORMAT_HINTS.get(ctx["pattern"], "is not in the expected format; see the field's description in stacks/environments/schema.json")
+        words = FORMAT_HINTS.get(ctx["pattern"], "is not in the expected format; see the field's description in "
+                                                 "stacks/environments/schema.json")
+        return words(value) if callable(words) else words
     if kind == "string_too_long":
         if err["loc"] == ("name",):
             return names.too_long_message(value)
@@ -447,7 +449,11 @@ def _message(err: Any) -> str:
 
 def _format(path: Path, exc: ValidationError) -> str:
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    deeper = {tuple(e["loc"][:-1]) for e in errors}
+    for err in errors:
+        if err["type"] == "too_short" and tuple(err["loc"]) in deeper:
+            continue  # a list whose items were refused: that item's line says it (one mistake, one line)
         field = _loc(err["loc"])
         value = err["input"]
         shown = "" if err["type"] == "missing" or isinstance(value, dict) else f" (got {value!r})"
@@ -500,6 +506,19 @@ def environment_files(directory: Path = ENVIRONMENTS_DIR) -> dict[str, Path]:
     return {p.stem: p for p in sorted(directory.glob("*.yaml"))}
 
 
+def _cluster_names(files: dict[str, Path]) -> dict[str, Path]:
+    """``{cluster name: file}`` as the files spell ``name:`` (read, not validated: for a hint only)."""
+    found = {}
+    for path in files.values():
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+            found.setdefault(raw["name"], path)
+    return found
+
+
 BOOTSTRAP_STACK = "state-bootstrap"
 """The once-per-account stack of the S3 state buckets (stacks/state_bucket.py); not an environment file."""
 
@@ -514,6 +533,12 @@ def load_environments(names: list[str] | tuple[str, ...] = (), directory: Path =
     wanted = [n for n in names if n != BOOTSTRAP_STACK]
     unknown = [n for n in wanted if n not in files]
     if unknown:
+        clusters = _cluster_names(files)
+        meant = [f"{n} is the cluster name (name:) in {clusters[n].name}: its environment is {clusters[n].stem}"
+                 for n in unknown if n in clusters]
+        if meant:
+            raise ConfigError(f"{'; '.join(meant)}; name the environment (the file's name without .yaml), not the "
+                              "cluster")
         choices = ", ".join([*files, BOOTSTRAP_STACK]) if files else "none"
         raise ConfigError(f"no environment named {', '.join(unknown)}: choose one of {choices} (each environment "
                           f"is a file {where})")

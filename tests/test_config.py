@@ -200,7 +200,18 @@ BAD_INPUTS = [
     ({"backend": {"type": "s3", "bucket": "state-bucket", "region": "eu-west-7"}}, "backend.region (got 'eu-west-7')",
      "is not an AWS region"),
     ({"cluster": {"node_instance_type": "m6i.huge"}}, "cluster.node_instance_type (got 'm6i.huge')",
-     "m6i.huge is not an EC2 instance type (m6i has m6i.12xlarge,"),
+     "m6i.huge is not an EC2 instance type; the nearest names are"),
+    # issue 23 item 7: hints that lead somewhere, one line per mistake
+    ({"cluster": {"node_instance_type": "m6i.larg"}}, "cluster.node_instance_type (got 'm6i.larg')",
+     "m6i.larg is not an EC2 instance type; the nearest names are m6i.large,"),
+    ({"karpenter": {"nodepools": {"x": {"instance_families": ["g5"], "architectures": ["arm64"]}}}},
+     "karpenter.nodepools.x", "they have amd64 types only, none for architectures [arm64]; set architectures to "
+     "[amd64], or choose families that have arm64 types"),
+    ({"karpenter": {"nodepools": {"stateless": {"capacity_types": ["spott"]}}}},
+     "karpenter.nodepools.stateless.capacity_types.0 (got 'spott')", "must be one of 'on-demand' or 'spot'"),
+    ({"karpenter": {"version": "1.14"}}, "karpenter.version (got '1.14')",
+     "write the whole release number, major.minor.patch, such as 1.14.1"),
+    ({"karpenter": {"version": "v1.14.1"}}, "karpenter.version (got 'v1.14.1')", "drop the leading 'v': write 1.14.1"),
     # issue 23 item 4: a controller type that cannot hold Karpenter, CoreDNS and the add-ons' controllers
     ({"cluster": {"node_instance_type": "t3.nano", "node_min_size": 1, "node_desired_size": 1}},
      "cluster.node_instance_type t3.nano is too small for the controller nodes: with node_min_size 1",
@@ -215,7 +226,8 @@ BAD_INPUTS = [
      "network and the cluster are built; use 1.14.1"),
     ({"karpenter": {"nodepools": {"gpu": {"instance_families": ["g5", "g6"], "min_generation": 7}}}},
      "karpenter.nodepools.gpu", "instance_families [g5, g6], architectures [amd64] and min_generation 7 select "
-     "no EC2 instance type, so Karpenter would launch nothing"),
+     "no EC2 instance type, so Karpenter would launch nothing for this pool; the newest generation they have is 6; "
+     "set min_generation to 6 or lower"),
     ({"karpenter": {"nodepools": {"x": {"instance_categories": ["m"], "min_generation": 9}}}},
      "karpenter.nodepools.x", "instance_categories [m], architectures [amd64] and min_generation 9 select no"),
     ({"karpenter": {"nodepools": {"x": {"instance_families": ["g5", "g6"], "min_generation": None,
@@ -507,6 +519,19 @@ def test_unknown_environment_name_is_refused(tmp_path, monkeypatch, capsys):
     assert main.main() == 2
     assert capsys.readouterr().err == ("error: no environment named staging: choose one of dev, state-bootstrap "
                                        "(each environment is a file envs/<name>.yaml)\n")
+
+
+def test_the_cluster_name_given_for_an_environment_is_explained(tmp_path, monkeypatch, capsys):
+    """Issue 23 item 7: `scripts/synth.sh platform-dev` (the name: value) says which environment it is."""
+    import main
+
+    monkeypatch.setattr(main, "CONFIG_DIR", str(_config_dir(tmp_path, {"name": "platform-dev"})))
+    monkeypatch.setattr(main, "ENVIRONMENTS", ["platform-dev"])
+    monkeypatch.chdir(tmp_path)
+    assert main.main() == 2
+    assert capsys.readouterr().err == ("error: platform-dev is the cluster name (name:) in dev.yaml: its environment "
+                                       "is dev; name the environment (the file's name without .yaml), not the "
+                                       "cluster\n")
 
 
 def test_vendored_aws_data_holds_everything_the_installed_botocore_knows():
