@@ -25,22 +25,34 @@ if PINNED_NODE.exists():
     os.environ.setdefault("JSII_NODE", str(PINNED_NODE))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+# scripts/node-quiet.cjs keeps the jsii kernel's stderr free of warnings that are not errors (the cdktf
+# CLI prints the app's stderr as [ERROR] lines); under `npx cdktf` .npmrc has loaded it already.
+QUIET_NODE = f"--require={Path(__file__).resolve().parent / 'scripts' / 'node-quiet.cjs'}"
+if "node-quiet.cjs" not in os.environ.get("NODE_OPTIONS", ""):
+    os.environ["NODE_OPTIONS"] = f"{os.environ.get('NODE_OPTIONS', '')} {QUIET_NODE}".strip()
 ENVIRONMENTS = [e.strip() for e in os.environ.get("PLATFORM_ENVIRONMENTS", "").split(",") if e.strip()]
 CONFIG_DIR = os.environ.get("PLATFORM_CONFIG_DIR")
+OUTDIR = Path(os.environ.get("CDKTF_OUTDIR") or "cdktf.out")  # the cdktf CLI's --output, or App's default
+UNDER_CLI = "SYNTH_HCL_OUTPUT" in os.environ  # set by `cdktf synth`, which then deletes unlisted stack folders itself
 
 
 def main() -> int:
     from stacks.check import validated
-    from stacks.config import BOOTSTRAP_STACK, ENVIRONMENTS_DIR
+    from stacks.config import BOOTSTRAP_STACK, ENVIRONMENTS_DIR, environment_files
+    from stacks.output import read_manifest, settle
 
-    configs = validated(ENVIRONMENTS, Path(CONFIG_DIR) if CONFIG_DIR else ENVIRONMENTS_DIR)
+    directory = Path(CONFIG_DIR) if CONFIG_DIR else ENVIRONMENTS_DIR
+    configs = validated(ENVIRONMENTS, directory)
     if configs is None:
         return 2
 
     from stacks.platform import build_app  # the provider bindings load only once config is valid
 
+    previous = read_manifest(OUTDIR)
     # outdir: cdktf.out, or CDKTF_OUTDIR when the cdktf CLI runs us
     build_app(configs, bootstrap_only=ENVIRONMENTS == [BOOTSTRAP_STACK]).synth()
+    # the other environments keep their output; a deleted environment's is removed (stacks/output.py)
+    settle(OUTDIR, previous, {*environment_files(directory), BOOTSTRAP_STACK}, remove=not UNDER_CLI)
     return 0
 
 

@@ -163,16 +163,54 @@ def _check_output(outdir: Path, stacks: tuple[str, ...]) -> None:
         assert any(p.startswith(f"{stack}/network/") for p in _stack_paths(doc)), f"{stack}: no network layer resources"
 
 
+def _earlier_output(outdir: Path, synth: dict) -> None:
+    """``outdir`` as an earlier synth of every environment left it (prod's stack, marked), plus the
+    folder of an environment deleted since (``old-env``)."""
+    stacks = {}
+    for stack in ("prod", "old-env"):
+        folder = outdir / "stacks" / stack
+        folder.mkdir(parents=True)
+        doc = json.loads(json.dumps(synth["prod"]))
+        doc["//"]["metadata"].update(stackName=stack, earlier=stack)
+        (folder / "cdk.tf.json").write_text(json.dumps(doc))
+        stacks[stack] = {"annotations": [], "constructPath": stack, "dependencies": [], "name": stack,
+                         "stackMetadataPath": f"stacks/{stack}/metadata.json",
+                         "synthesizedStackPath": f"stacks/{stack}/cdk.tf.json", "workingDirectory": f"stacks/{stack}"}
+    (outdir / "manifest.json").write_text(json.dumps({"version": "0.21.0", "stacks": stacks}))
+
+
+def _check_settled(outdir: Path) -> None:
+    """Issue 23 item 5: a synth of dev kept prod's output, removed the deleted environment's, and the
+    documentation command finds what it reads."""
+    from stacks.docs import synthesized
+
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    assert {"dev", "prod", "state-bootstrap"} <= set(manifest["stacks"]) and "old-env" not in manifest["stacks"]
+    assert not (outdir / "stacks" / "old-env").exists()
+    assert json.loads((outdir / "stacks" / "prod" / "cdk.tf.json").read_text())["//"]["metadata"]["earlier"] == "prod"
+    assert set(synthesized(outdir)) == {"dev", "prod"}
+
+
+def _false_errors(text: str) -> list[str]:
+    """Lines a user would read as errors ([ERROR], a Node warning) in a run that succeeded."""
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return [line for line in plain.splitlines() if "[ERROR]" in line or "Warning:" in line or "[DEP0" in line]
+
+
 @pytest.mark.scan
-def test_main_py_synthesizes_with_the_layers(tmp_path):
+def test_main_py_synthesizes_with_the_layers(tmp_path, synth):
     env, reports = _probe_env(tmp_path)
     env.update({"PLATFORM_ENVIRONMENTS": "dev", "CDKTF_OUTDIR": str(tmp_path / "out")})
+    env.pop("NODE_OPTIONS", None)
+    _earlier_output(tmp_path / "out", synth)
     proc = subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = _app_report(reports)
     _check_report(report, expect_layers=True)
     _check_output(tmp_path / "out", ("dev",))
+    _check_settled(tmp_path / "out")
+    assert _false_errors(proc.stdout + proc.stderr) == []  # issue 23 item 6: no DEP0044 from the jsii kernel
 
 
 # ----------------------------------------------------------------------------- cdktf CLI (offline)
@@ -189,18 +227,26 @@ def _offline() -> tuple[list[str], dict[str, str], str]:
                 "no_proxy": ""}, "refusing proxies only (no network namespace available)"
 
 
-def _cdktf(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, Path, str]:
+def _cdktf(tmp_path: Path, *args: str, environments: str = "") -> tuple[subprocess.CompletedProcess, Path, str]:
+    """``npx cdktf ARGS`` as a user runs it from the project root: offline, without the switches the
+    project's scripts export (CHECKPOINT_DISABLE, NODE_OPTIONS), and failing on any line that looks
+    like an error in a run that succeeded (issue 23 item 6)."""
     if not (ROOT / "node_modules" / ".bin" / "cdktf").exists():
         pytest.fail("the cdktf CLI is not installed (node_modules/.bin/cdktf): run scripts/install.sh")
     env, reports = _probe_env(tmp_path)
     prefix, extra, how = _offline()
     env.update(extra)
     env.update({"PIPENV_VENV_IN_PROJECT": "1", "PIPENV_NOSPIN": "1", "PIPENV_YES": "1", "CI": "1", "FORCE_COLOR": "0"})
-    for var in ("PLATFORM_ENVIRONMENTS", "PLATFORM_CONFIG_DIR", "CDKTF_OUTDIR"):
+    for var in ("PLATFORM_ENVIRONMENTS", "PLATFORM_CONFIG_DIR", "CDKTF_OUTDIR", "CHECKPOINT_DISABLE", "NODE_OPTIONS"):
         env.pop(var, None)
+    if env.get("TF_CLI_CONFIG_FILE") and not Path(env["TF_CLI_CONFIG_FILE"]).is_file():
+        env.pop("TF_CLI_CONFIG_FILE")  # this machine's setting, not the project's: Terraform warns about it
+    if environments:
+        env["PLATFORM_ENVIRONMENTS"] = environments
     proc = subprocess.run([*prefix, "npx", "--no-install", "cdktf", *args, "--output", str(tmp_path / "out")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"cdktf {' '.join(args)} failed ({how}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert _false_errors(proc.stdout + proc.stderr) == [], f"cdktf {' '.join(args)} printed false errors"
     print(f"cdktf {' '.join(args)} ran offline: {how}")
     return proc, reports, how
 
@@ -214,6 +260,15 @@ def test_cdktf_synth_resolves_library_and_layers(tmp_path):
     _check_output(tmp_path / "out", ("dev", "prod"))
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert {"dev", "prod"} <= set(manifest["stacks"])
+
+
+@pytest.mark.scan
+def test_cdktf_synth_of_one_environment_keeps_the_others(tmp_path, synth):
+    """`scripts/synth.sh dev` (PLATFORM_ENVIRONMENTS=dev under the CLI, which deletes every stack folder
+    its manifest does not list) keeps prod's output; a deleted environment's folder goes."""
+    _earlier_output(tmp_path / "out", synth)
+    _cdktf(tmp_path, "synth", environments="dev")
+    _check_settled(tmp_path / "out")
 
 
 def _list_rows(text: str) -> dict[str, str]:
