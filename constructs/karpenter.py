@@ -45,8 +45,9 @@ so none of those is torn down while Karpenter's finalizers still call EC2 and IA
 Takes ``config`` (KarpenterConfig), ``name``, ``replicas``, the stack's ``tags`` (for the nodes),
 ``wait_for_node_cleanup``, ``pod_identity`` and the ``network``, ``cluster``, ``iam`` and ``addons`` layers (the region comes
 from ``iam.aws``); the Kubernetes/Helm providers are created by the stack. Exposes ``queue``,
-``controller_role``, ``controller_association`` (or None), ``release``, ``nodepools_release`` and ``manifests`` (the NodePool/EC2NodeClass
-objects as Python dicts).
+``controller_role``, ``controller_association`` (or None), ``release``, ``nodepools_release``, ``manifests``
+(the NodePool/EC2NodeClass objects as Python dicts) and ``checks``: the ``check`` block that warns at plan when it
+deletes a running NodePool (``model.karpenter.removed_pools_check``), which the stack writes.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ from constructs.iam import Iam, ServiceAccountRole, karpenter_controller_policie
 from constructs.network import Network
 from constructs.policy import policy_document
 from model import names
-from model.karpenter import KarpenterConfig, controller_values, ec2_node_class, longest_drain_seconds, node_pool, to_yaml
+from model.karpenter import (KarpenterConfig, controller_values, ec2_node_class, longest_drain_seconds, node_pool,
+                             removed_pools_check, to_yaml)
 
 NAMESPACE = "karpenter"
 SERVICE_ACCOUNT = "karpenter"
@@ -185,6 +187,9 @@ class Karpenter(Construct):
         self.manifests = [ec2_node_class(name=name, role_name=iam.node_role.name, config=config, tags=tags,
                                          subnet_ids=network.node_subnet_ids)]
         self.manifests += [node_pool(pool_name, pool) for pool_name, pool in config.nodepools.items()]
+        # a plan that removes a running pool says so in words (the stack writes the check blocks)
+        self.checks = {"nodepools-removed": removed_pools_check(list(config.nodepools),
+                                                                [f"helm_release.{crds.friendly_unique_id}"])}
         after_karpenter = [self.release]
         if wait_for_node_cleanup:
             # Destroyed after the NodePools release and before the Karpenter release (see NODE_CLEANUP_WAIT).

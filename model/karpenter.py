@@ -14,6 +14,7 @@ refuses those up front; Karpenter already labels each node ``karpenter.sh/nodepo
 from __future__ import annotations
 
 import functools
+import json
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -448,6 +449,32 @@ def controller_values(*, name: str, endpoint: str, queue_name: str, replicas: in
         "controller": {"resources": {"requests": resources, "limits": resources}},
         "logLevel": config.log_level,
         **({"podAnnotations": annotations} if annotations else {}),
+    }
+
+
+RUNNING_POOLS = "running_nodepools"
+
+
+def removed_pools_check(pools: list[str], depends_on: list[str]) -> dict[str, Any]:
+    """A ``check`` block (Terraform JSON) that says at plan, in words, which running NodePools the
+    plan removes: it lists the cluster's NodePools (``kubernetes_resources``, a data source scoped to
+    the check, so a cluster that cannot be read yet gives a warning, never a failed plan) and warns
+    for each one ``pools`` no longer has: Karpenter drains and terminates its nodes. ``depends_on``:
+    the CRD release (on a first apply the list is read once the NodePool kind exists); a plan that
+    also upgrades that release reads the list at apply instead, and says it then."""
+    listed = json.dumps(sorted(pools))
+    running = f"data.kubernetes_resources.{RUNNING_POOLS}.objects"
+    gone = f'join(", ", [for o in {running} : o.metadata.name if !contains({listed}, o.metadata.name)])'
+    return {
+        "data": {"kubernetes_resources": {RUNNING_POOLS: {
+            "api_version": "karpenter.sh/v1", "kind": "NodePool", "depends_on": depends_on}}},
+        "assert": [{
+            "condition": f"${{alltrue([for o in {running} : contains({listed}, o.metadata.name)])}}",
+            "error_message": f"karpenter.nodepools: this plan deletes the running NodePool ${{{gone}}}: Karpenter "
+                             "drains and terminates its nodes (each within its pool's termination_grace_period). "
+                             "If you meant to keep it, put it back in the environment file (a default pool stays "
+                             "unless it is set to null or enabled: false) before you apply.",
+        }],
     }
 
 

@@ -73,9 +73,6 @@ class PlatformStack(TerraformStack):
         self.preflight = Preflight(self, "preflight", config=config.preflight, name=config.name, region=config.region,
                                    network=self.network, cluster=self.cluster, cluster_config=config.cluster,
                                    karpenter_config=config.karpenter)
-        checks = {**self.preflight.checks, **self.cluster.checks}
-        if checks:
-            self.add_override("check", checks)
         self._kubernetes_providers(config)
         self.addons = Addons(self, "addons", name=config.name, network=self.network, cluster=self.cluster,
                              iam=self.iam, nvidia_device_plugin=config.karpenter.may_launch_nvidia_gpus,
@@ -89,6 +86,10 @@ class PlatformStack(TerraformStack):
                                    cluster=self.cluster, iam=self.iam, addons=self.addons,
                                    wait_for_node_cleanup=config.kubernetes_auth_mode == "exec",
                                    pod_identity=config.pod_identity)
+        # Terraform keeps check blocks at the top level, like import blocks
+        checks = {**self.preflight.checks, **self.cluster.checks, **self.karpenter.checks}
+        if checks:
+            self.add_override("check", checks)
         self.teardown: Teardown | None = None
         if config.kubernetes_auth_mode == "exec":  # needs the aws CLI and kubectl where Terraform runs
             in_cluster = [self.karpenter.nodepools_release, self.addons.storage_class,

@@ -80,6 +80,13 @@ def strip_unavailable(doc: dict, keep: set[str]) -> tuple[dict, list[str]]:
         if block in out and not out[block]:
             out.pop(block)
 
+    for name, body in list(out.get("check", {}).items()):  # a check whose scoped data source uses one
+        if any(dropped_type(rtype) for rtype in body.get("data", {})):
+            out["check"].pop(name)
+            removed.append(f"check.{name}")
+    if "check" in out and not out["check"]:
+        out.pop("check")
+
     gone = [re.escape(a) for a in removed if not a.startswith("provider.")]
     pattern = re.compile(r"\b(" + "|".join(gone) + r")\b") if gone else None
     if pattern:
@@ -123,12 +130,12 @@ class Terraform:
         return path
 
     def run(self, *args: str, check: bool = True, timeout: float = 900, label: str | None = None,
-            ) -> subprocess.CompletedProcess:
+            stdin: str | None = None) -> subprocess.CompletedProcess:
         started = time.monotonic()
         label = label or args[0]
         progress(f"[terraform] {label} ...")
         proc = subprocess.run([TERRAFORM, f"-chdir={self.workdir}", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, input=stdin)
         progress(f"[terraform] {label} exit {proc.returncode} in {time.monotonic() - started:.1f}s")
         if check and proc.returncode != 0:
             raise AssertionError(f"terraform {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
