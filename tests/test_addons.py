@@ -115,7 +115,8 @@ def test_nvidia_device_plugin_runs_only_on_nvidia_gpu_nodes_whatever_their_taint
     (NodePoolConfig(instance_families=("gr6", "m7g")), False),  # gr6: memory-optimised Graviton, not a GPU
 ])
 def test_the_device_plugin_is_installed_only_when_a_pool_can_launch_nvidia_gpus(pool, gpu):
-    assert KarpenterConfig(nodepools={"x": pool}).may_launch_nvidia_gpus is gpu
+    only = {**{n: None for n in KarpenterConfig().nodepools}, "x": pool}  # without the default pools (gpu among them)
+    assert KarpenterConfig(nodepools=only).may_launch_nvidia_gpus is gpu
 
 
 def test_pod_identity_installs_the_pinned_agent_on_every_node_and_the_ebs_driver_without_irsa(synth):
