@@ -113,8 +113,9 @@ class Preflight(Construct):
         # 2. Spot service-linked role
         spot_pools = sorted(p for p, pool in karpenter_config.nodepools.items() if "spot" in pool.capacity_types)
         if spot_pools:
-            role_fix = (f"run `npx cdktf deploy state-bootstrap` (it creates the role once per account) or `aws iam "
-                        f"create-service-linked-role --aws-service-name {knowledge.SPOT_SERVICE}`")
+            role_fix = (f"create it once per account with `aws iam create-service-linked-role --aws-service-name "
+                        f"{knowledge.SPOT_SERVICE}` (or `npx cdktf deploy state-bootstrap`, where an environment "
+                        "keeps its state in S3)")
             what = (f"the account has no Spot service-linked role ({knowledge.SPOT_ROLE_NAME}), so Karpenter's spot "
                     f"launches for karpenter.nodepools {', '.join(spot_pools)} fail "
                     "(AuthFailure.ServiceLinkedRoleCreationNotPermitted) and the pools run on-demand only")
