@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fresh machine -> Terraform JSON in cdktf.out/stacks/<stack>/cdk.tf.json.
 #   scripts/synth.sh            every environment in stacks/environments/ plus state-bootstrap
-#   scripts/synth.sh <env>      that environment only (plus state-bootstrap when it names an S3 bucket)
+#   scripts/synth.sh <env>      that environment only (plus state-bootstrap when it names an S3 bucket);
+#                               the other environments' output stays (stacks/output.py). <env> is the
+#                               file's name (dev for dev.yaml); a cluster name (name:) is explained
 #   scripts/synth.sh state-bootstrap   only the state bucket stack, for every environment's bucket
 # The configuration is checked first (python -m stacks.check, well under a second): a mistake
 # prints once, one line per problem, and nothing is synthesized.
