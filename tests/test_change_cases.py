@@ -60,3 +60,9 @@ def test_adding_a_pool_to_the_shipped_file_keeps_the_default_pools():
     case = next(c for c in CASES if c.example == "add a pool")
     pools = parse_config(changed(emulator_raw(), case.changes), FILE).karpenter.nodepools
     assert list(pools) == ["stateful", "stateless", "gpu", "batch"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_case_is_a_file_the_config_accepts(case):
+    """A case the config refuses never reaches a plan (the rung's synth fails on it): each is a real edit."""
+    parse_config(changed(emulator_raw(), case.changes), FILE)

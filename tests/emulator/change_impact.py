@@ -134,7 +134,8 @@ CASES: tuple[Case, ...] = (
     Case("karpenter.ami_alias", "al2023@v20260714 -> al2023@v20260625", {"karpenter.ami_alias": "al2023@v20260625"}),
     Case("karpenter.root_volume_size_gi", "100 -> 200", {"karpenter.root_volume_size_gi": 200}),
     Case("karpenter.node_tags", "add CostCenter: platform", {"karpenter.node_tags": {"CostCenter": "platform"}}),
-    Case("karpenter.controller_resources", "cpu 1 -> 2", {"karpenter.controller_resources": {"cpu": "2"}}),
+    # not cpu 1 -> 2: with CoreDNS, the EBS CSI controller and the DaemonSets that no longer fits one t3.large
+    Case("karpenter.controller_resources", "memory 1Gi -> 2Gi", {"karpenter.controller_resources": {"memory": "2Gi"}}),
     Case("karpenter.log_level", "info -> debug", {"karpenter.log_level": "debug"}),
     Case("karpenter.helm_timeout_seconds", "900 -> 1200", {"karpenter.helm_timeout_seconds": 1200}),
     Case("karpenter.nodepools", "add a pool", {"karpenter.nodepools.batch": {
