@@ -69,7 +69,10 @@ def controller_load(cluster: ClusterConfig, karpenter_cpu: int, karpenter_memory
     for replicas, pod_cpu, pod_memory in SPREAD_PODS.values():
         here = -(-replicas // nodes)
         pods, cpu, memory = pods + here, cpu + here * pod_cpu, memory + here * pod_memory
-    for pod_cpu, pod_memory in DAEMONSET_PODS.values():
+    daemonsets = dict(DAEMONSET_PODS)
+    if cluster.pod_credentials == "pod_identity":  # the agent's DaemonSet: a pod on every node (requests not counted)
+        daemonsets["eks-pod-identity-agent"] = (0, 0)
+    for pod_cpu, pod_memory in daemonsets.values():
         pods, cpu, memory = pods + 1, cpu + pod_cpu, memory + pod_memory
     return pods, cpu, memory
 
