@@ -115,7 +115,7 @@ class Preflight(Construct):
         if spot_pools:
             role_fix = (f"create it once per account with `aws iam create-service-linked-role --aws-service-name "
                         f"{knowledge.SPOT_SERVICE}` (or `npx cdktf deploy state-bootstrap`, where an environment "
-                        "keeps its state in S3)")
+                        "keeps its state in S3 or sets deployer:)")
             what = (f"the account has no Spot service-linked role ({knowledge.SPOT_ROLE_NAME}), so Karpenter's spot "
                     f"launches for karpenter.nodepools {', '.join(spot_pools)} fail "
                     "(AuthFailure.ServiceLinkedRoleCreationNotPermitted) and the pools run on-demand only")

@@ -74,7 +74,7 @@ def test_a_terraform_cloud_only_account_is_told_a_way_to_the_spot_role_it_has(sy
     message = synth["t-cloud"]["check"]["spot_service_linked_role"]["assert"][0]["error_message"]
     assert "create it once per account with `aws iam create-service-linked-role --aws-service-name " \
            "spot.amazonaws.com` (or `npx cdktf deploy state-bootstrap`, where an environment keeps its state in " \
-           "S3)" in message
+           "S3 or sets deployer:)" in message
     readme = (ROOT / "README.md").read_text()
     assert "With neither an S3 backend nor `deployer:` in any environment (Terraform Cloud or local state only) there is no\n`state-bootstrap` stack" in readme
 
