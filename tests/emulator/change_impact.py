@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from tests.emulator.synth_variants import REMOVE
+
 README = Path(__file__).resolve().parent.parent.parent / "README.md"
 START, END = "<!-- change-impact:start -->", "<!-- change-impact:end -->"
 
@@ -47,7 +49,7 @@ POLICY_HOLDERS = ("aws_iam_policy", "aws_iam_role", "aws_iam_role_policy", "aws_
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One day-two change: ``changes`` to tests/environments/emulator.yaml, written as a user writes
-    the edit (dotted keys; ``None`` is YAML's null; tests/emulator/synth_variants.py ``changed``). ``deletes``: address prefixes the change asks to delete (a removed admin, the NAT
+    the edit (dotted keys; ``None`` is YAML's null, ``REMOVE`` deletes the line; tests/emulator/synth_variants.py ``changed``). ``deletes``: address prefixes the change asks to delete (a removed admin, the NAT
     gateways of a single-NAT switch). ``refused``: the plan must fail with these words (a key that
     must never change after creation)."""
 
@@ -81,7 +83,7 @@ CASES: tuple[Case, ...] = (
             ("aws_subnet", "private"), ("aws_subnet", "public"), ("aws_nat_gateway", "nat"), ("aws_eip", "nat-eip"),
             ("aws_route_table", "private"), ("aws_route", "private"), ("aws_route_table_association", "private"),
             ("aws_route_table_association", "public")))),
-    Case("network.existing", "own VPC -> an existing one", {"network.single_nat_gateway": None, "network.existing": {
+    Case("network.existing", "own VPC -> an existing one", {"network.single_nat_gateway": REMOVE, "network.existing": {
         "vpc_id": "vpc-0000000000000000e", "private_subnet_ids": ["subnet-00000000000000001", "subnet-00000000000000002"]}},
         refused="network.existing cannot change"),
     Case("network.availability_zones", "the same zones, listed", {

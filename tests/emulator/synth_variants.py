@@ -32,6 +32,9 @@ READY = "ready"
 TIMEOUT = 300.0
 
 Changes = dict[str, Any]
+REMOVE = "<remove the line>"
+"""A change's value that deletes the key from the file (the user removes the line), where ``None``
+writes YAML's null."""
 
 
 def variant_path(outdir: Path, variant: str) -> Path:
@@ -42,7 +45,7 @@ def changed(raw: dict, changes: Changes) -> dict:
     """``raw`` (an environment file's data) with ``changes`` applied as a user writes them into the
     file: each dotted key is set where it would be written (a missing section is created) and
     ``None`` is written as YAML's ``null`` (``karpenter.nodepools.gpu: null`` removes that default
-    pool). Nothing else is written: no default is expanded into the file first, so a case means what
+    pool); ``REMOVE`` deletes the line. Nothing else is written: no default is expanded into the file first, so a case means what
     the same edit means in a user's file."""
     data = copy.deepcopy(raw)
     for dotted, value in changes.items():
@@ -50,7 +53,10 @@ def changed(raw: dict, changes: Changes) -> dict:
         node = data
         for part in path:
             node = node.setdefault(part, {})
-        node[last] = copy.deepcopy(value)
+        if value == REMOVE:
+            node.pop(last, None)
+        else:
+            node[last] = copy.deepcopy(value)
     return data
 
 
