@@ -2,7 +2,7 @@
 """CDKTF app: one PlatformStack per environment file in stacks/environments/ (dev, prod, ...).
 
     python main.py                 # synthesize every environment into cdktf.out/
-    PLATFORM_ENVIRONMENTS=dev ...  # only these (comma-separated), plus state-bootstrap for their buckets
+    PLATFORM_ENVIRONMENTS=dev ...  # only these (comma-separated), plus state-bootstrap (built from every file)
     PLATFORM_ENVIRONMENTS=state-bootstrap ...  # only the state bucket stack (every environment's bucket)
 
 Every configuration file is validated before anything is synthesized: a bad value prints one line
@@ -38,7 +38,7 @@ UNDER_CLI = "SYNTH_HCL_OUTPUT" in os.environ  # set by `cdktf synth`, which then
 
 def main() -> int:
     from stacks.check import validated
-    from stacks.config import BOOTSTRAP_STACK, ENVIRONMENTS_DIR, environment_files
+    from stacks.config import BOOTSTRAP_STACK, ENVIRONMENTS_DIR, ConfigError, environment_files, load_environments
     from stacks.output import read_manifest, settle
 
     directory = Path(CONFIG_DIR) if CONFIG_DIR else ENVIRONMENTS_DIR
@@ -48,9 +48,20 @@ def main() -> int:
 
     from stacks.platform import build_app  # the provider bindings load only once config is valid
 
+    # state-bootstrap is one per account: a synth of some environments builds it from every file, or,
+    # while another file has errors, leaves its last output as it was (never one that drops their roles)
+    account = configs
+    if ENVIRONMENTS and ENVIRONMENTS != [BOOTSTRAP_STACK]:
+        try:
+            account = load_environments((), directory)
+        except ConfigError:
+            account = {}
+            print(f"note: {BOOTSTRAP_STACK} is not rewritten while another environment file has errors "
+                  "(python -m stacks.check names them)", file=sys.stderr)
+
     previous = read_manifest(OUTDIR)
     # outdir: cdktf.out, or CDKTF_OUTDIR when the cdktf CLI runs us
-    build_app(configs, bootstrap_only=ENVIRONMENTS == [BOOTSTRAP_STACK]).synth()
+    build_app(configs, bootstrap_only=ENVIRONMENTS == [BOOTSTRAP_STACK], account=account).synth()
     # the other environments keep their output; a deleted environment's is removed (stacks/output.py)
     settle(OUTDIR, previous, {*environment_files(directory), BOOTSTRAP_STACK}, remove=not UNDER_CLI)
     return 0

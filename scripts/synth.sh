@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fresh machine -> Terraform JSON in cdktf.out/stacks/<stack>/cdk.tf.json.
 #   scripts/synth.sh            every environment in stacks/environments/ plus state-bootstrap
-#   scripts/synth.sh <env>      that environment only (plus state-bootstrap when it names an S3 bucket);
+#   scripts/synth.sh <env>      that environment only, plus state-bootstrap (from every file: one per account);
 #                               the other environments' output stays (stacks/output.py). <env> is the
 #                               file's name (dev for dev.yaml); a cluster name (name:) is explained
 #   scripts/synth.sh state-bootstrap   only the state bucket stack, for every environment's bucket

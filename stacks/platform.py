@@ -218,23 +218,27 @@ class PlatformStack(TerraformStack):
             TerraformOutput(self, name, value=value, description=description)
 
 
-def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootstrap_only: bool = False) -> App:
-    """An App with one PlatformStack per environment (none when ``bootstrap_only``), plus the
-    ``state-bootstrap`` stack that creates the S3 state bucket(s) those environments' backends name."""
+def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootstrap_only: bool = False,
+              account: dict[str, StackConfig] | None = None) -> App:
+    """An App with one PlatformStack per environment of ``configs`` (none when ``bootstrap_only``), plus
+    the ``state-bootstrap`` stack that creates the S3 state bucket(s) and deployer roles of ``account``
+    (every environment of the account; ``configs`` by default). The bootstrap is one per account: built
+    from one environment only, its next deploy would delete the other environments' deployer roles."""
     from stacks.state_bucket import STACK_NAME, StateBucketStack
 
+    account = configs if account is None else account
     app = App(outdir=outdir) if outdir else App()
     stacks = {environment: PlatformStack(app, environment, config=config)
               for environment, config in (configs.items() if not bootstrap_only else ())}
-    buckets = state_buckets(configs)
-    wanted = [env for env, config in configs.items() if config.deployer_roles]
+    buckets = state_buckets(account)
+    wanted = [env for env, config in account.items() if config.deployer_roles]
     if buckets or wanted:
-        # the deployer policies come from the environments' JSON (built here, in a scratch app when
-        # only the bootstrap is synthesized; to_terraform() costs ~0.1 s a stack)
+        # the deployer policies come from the environments' JSON (built here, in a scratch app for an
+        # environment this synth does not write; to_terraform() costs ~0.1 s a stack)
         with tempfile.TemporaryDirectory(prefix="deployer-") as scratch_dir:
-            scratch = App(outdir=scratch_dir) if bootstrap_only and wanted else None
-            deployers = {env: (configs[env], (stacks.get(env) or PlatformStack(scratch, env, config=configs[env]))
+            scratch = App(outdir=scratch_dir) if any(env not in stacks for env in wanted) else None
+            deployers = {env: (account[env], (stacks.get(env) or PlatformStack(scratch, env, config=account[env]))
                                .to_terraform()) for env in wanted}
         StateBucketStack(app, STACK_NAME, buckets=buckets, deployers=deployers,
-                         emulator=EmulatorConfig(enabled=all(c.emulator.enabled for c in configs.values())))
+                         emulator=EmulatorConfig(enabled=all(c.emulator.enabled for c in account.values())))
     return app

@@ -344,3 +344,22 @@ def test_the_config_check_validates_every_environment_in_well_under_a_second():
         took.append(time.monotonic() - started)
         assert proc.returncode == 0 and proc.stdout.startswith("ok: "), proc.stderr
     assert min(took) < 1.0, f"{min(took):.2f} s"
+
+
+@pytest.mark.scan
+def test_a_synth_of_one_environment_builds_the_bootstrap_of_every_environment(tmp_path):
+    """state-bootstrap is one per account: `scripts/synth.sh dev` must not write a bootstrap without the
+    deployer roles of the environments it leaves out (its next deploy would delete them)."""
+    envs = tmp_path / "envs"
+    envs.mkdir()
+    shutil.copy(ROOT / "stacks" / "environments" / "dev.yaml", envs / "dev.yaml")
+    shutil.copy(ROOT / "stacks" / "environments" / "examples" / "tfc.yaml", envs / "tfc.yaml")
+    env = {**os.environ, "PLATFORM_ENVIRONMENTS": "dev", "PLATFORM_CONFIG_DIR": str(envs),
+           "CDKTF_OUTDIR": str(tmp_path / "out")}
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / "out" / "stacks" / "tfc").exists()
+    bootstrap = json.loads((tmp_path / "out" / "stacks" / "state-bootstrap" / "cdk.tf.json").read_text())
+    roles = [r["name"] for r in bootstrap["resource"].get("aws_iam_role", {}).values()]
+    assert "platform-tfc-deployer-tfc" in roles, roles
