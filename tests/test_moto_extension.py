@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -863,3 +864,70 @@ def test_stock_moto_iam_enforcement_still_has_the_gaps(stock):
         with pytest.raises(ClientError) as exc:
             stock.client("sqs", keys=stock.terraform_keys).list_queues()
         assert "AccessDenied" in str(exc.value) or code(exc) in ("AccessDenied", "AccessDeniedException")
+# ----------------------------------------------------------------------------- kept logs and zones (issue 20)
+
+
+def _group_with_events(emu: Emulator, name: str, key: str) -> None:
+    logs = emu.client("logs")
+    logs.create_log_group(logGroupName=name, kmsKeyId=key)
+    logs.create_log_stream(logGroupName=name, logStreamName="kube-apiserver-audit")
+    logs.put_log_events(logGroupName=name, logStreamName="kube-apiserver-audit",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "audit event"}])
+
+
+def _read(emu: Emulator, name: str) -> list[str]:
+    logs = emu.client("logs")
+    events = logs.get_log_events(logGroupName=name, logStreamName="kube-apiserver-audit")["events"]
+    logs.filter_log_events(logGroupName=name)
+    return [e["message"] for e in events]
+
+
+def test_log_events_need_the_key_they_were_ingested_under(plus):
+    """AWS: CloudWatch Logs cannot read (or ingest) events under a KMS key that is disabled or pending
+    deletion, and events keep the key they were ingested under when the group gets another one."""
+    logs, kms = plus.client("logs"), plus.client("kms")
+    old_key, new_key = (kms.create_key(Description=f"selftest {d}")["KeyMetadata"] for d in ("old", "kept"))
+    old, new = old_key["KeyId"], new_key["KeyId"]  # moto's KMS key actions take key ids, the logs ones ARNs
+    name = "/aws/eks/selftest-kept/cluster"
+    _group_with_events(plus, name, old_key["Arn"])
+    assert _read(plus, name) == ["audit event"]
+    logs.associate_kms_key(logGroupName=name, kmsKeyId=new_key["Arn"])  # later events under the new key
+    logs.put_log_events(logGroupName=name, logStreamName="kube-apiserver-audit",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "later event"}])
+    kms.schedule_key_deletion(KeyId=old, PendingWindowInDays=30)
+    for call in (lambda: logs.get_log_events(logGroupName=name, logStreamName="kube-apiserver-audit"),
+                 lambda: logs.filter_log_events(logGroupName=name)):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "AccessDeniedException" and "PendingDeletion" in str(exc.value), exc.value
+    kms.cancel_key_deletion(KeyId=old)  # leaves the key Disabled, as AWS does
+    with pytest.raises(ClientError) as exc:
+        _read(plus, name)
+    assert code(exc) == "AccessDeniedException" and "Disabled" in str(exc.value)
+    kms.enable_key(KeyId=old)
+    assert _read(plus, name) == ["audit event", "later event"]
+    kms.disable_key(KeyId=new)  # the group's current key: ingestion fails too
+    with pytest.raises(ClientError) as exc:
+        logs.put_log_events(logGroupName=name, logStreamName="kube-apiserver-audit",
+                            logEvents=[{"timestamp": int(time.time() * 1000), "message": "late delivery"}])
+    assert code(exc) == "AccessDeniedException"
+    kms.enable_key(KeyId=new)
+    logs.delete_log_group(logGroupName=name)
+
+
+def test_an_opted_in_local_zone_is_listed_beside_the_availability_zones(plus):
+    ec2 = plus.client("ec2")
+    zones = {z["ZoneName"]: z for z in ec2.describe_availability_zones()["AvailabilityZones"]}
+    assert zones[moto_plus.LOCAL_ZONE["name"]]["ZoneType"] == "local-zone"
+    only = ec2.describe_availability_zones(Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}])
+    assert [z["ZoneName"] for z in only["AvailabilityZones"]] == [f"us-east-1{c}" for c in "abcdef"]
+
+
+def test_stock_moto_reads_events_under_a_key_pending_deletion_and_lists_no_local_zone(stock):
+    kms = stock.client("kms")
+    key = kms.create_key(Description="stock logs")["KeyMetadata"]
+    _group_with_events(stock, "/aws/eks/stock-kept/cluster", key["Arn"])
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=30)
+    assert _read(stock, "/aws/eks/stock-kept/cluster") == ["audit event"], "moto now refuses: drop logs_kms_reads"
+    types = {z["ZoneType"] for z in stock.client("ec2").describe_availability_zones()["AvailabilityZones"]}
+    assert types == {"availability-zone"}, "moto now lists Local Zones: drop local_zones"

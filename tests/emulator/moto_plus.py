@@ -81,6 +81,13 @@ patch                       moto 5.2.5 gap it fills (what breaks without it)
                             (AWS), never turning an Allow into a Deny (moto 5.2.5 returns DENIED);
                             AccessDenied comes in each protocol's error shape, naming the
                             action (moto's one XML shape reads as ``UnknownError`` to the Go SDK).
+``logs_kms_reads``          CloudWatch Logs reads and writes events whatever the state of the
+                            KMS key they were ingested under: a kept log group whose key a
+                            destroy scheduled for deletion stays readable here, never in AWS
+                            (GetLogEvents/FilterLogEvents/PutLogEvents: AccessDeniedException).
+``local_zones``             an account sees only its region's availability zones; an opted-in
+                            Local Zone (``us-east-1-bos-1a``, zone type ``local-zone``), which
+                            DescribeAvailabilityZones lists beside them in AWS, is missing.
 ==========================  ================================================================
 
 The patches are written against moto **5.2.5** internals (class attributes, private response
@@ -1580,6 +1587,91 @@ def iam_enforcement() -> None:
         if not hasattr(access_control.IAMRequestBase, name):
             raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: IAMRequestBase.{name} is missing")
         setattr(access_control.IAMRequestBase, name, replacement)
+# ----------------------------------------------------------------------------- issue 20: kept logs, zones
+
+
+def _key_unusable(account_id: str, region: str, key_id: str | None) -> str | None:
+    """The state of KMS key ``key_id`` when CloudWatch Logs cannot use it (Disabled, PendingDeletion,
+    gone), else None."""
+    if not key_id:
+        return None
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[account_id][region]
+    key = backend.keys.get(backend.get_key_id(key_id))
+    if key is None:
+        return "deleted"
+    return key.key_state if key.key_state != "Enabled" else None
+
+
+def _kms_refused(key_id: str, state: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    return JsonRESTError("AccessDeniedException",
+                         f"The specified KMS key {key_id} is {state}: CloudWatch Logs cannot use it to decrypt or "
+                         "encrypt the log events of this log group. Re-enable the key (or cancel its deletion) "
+                         "and retry.")
+
+
+def logs_kms_reads() -> None:
+    """Gap: CloudWatch Logs needs the KMS key a log event was ingested under to read it, and the group's
+    current key to ingest new ones; a key disabled or pending deletion cannot be used (CloudWatch Logs
+    user guide, "Encrypt log data in CloudWatch Logs using AWS KMS": events ingested while a key was
+    associated stay encrypted with it, after a re-association too). Stock moto reads and writes events
+    whatever the key's state. This patch records the group's key on every event it ingests and refuses
+    (``AccessDeniedException``, the code CloudWatch Logs gives for a key it may not use) GetLogEvents
+    and FilterLogEvents when any event read was ingested under an unusable key, and PutLogEvents when
+    the group's key is unusable (EKS's late deliveries fail)."""
+    from moto.logs.models import LogStream
+
+    def refuse_unusable(stream: Any, key_ids: set) -> None:
+        for key_id in sorted(k for k in key_ids if k):
+            state = _key_unusable(stream.account_id, stream.region, key_id)
+            if state:
+                raise _kms_refused(key_id, state)
+
+    def make_put(original: Callable) -> Callable:
+        def put_log_events(self: Any, log_events: list[dict[str, Any]]) -> Any:
+            key_id = self.log_group.kms_key_id
+            refuse_unusable(self, {key_id})
+            before = len(self.events)
+            result = original(self, log_events)
+            for event in self.events[before:]:
+                event.plus_kms_key_id = key_id
+            return result
+        return put_log_events
+
+    def make_read(original: Callable) -> Callable:
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            refuse_unusable(self, {getattr(e, "plus_kms_key_id", None) for e in self.events})
+            return original(self, *args, **kwargs)
+        return read
+
+    _wrap(LogStream, "put_log_events", make_put)
+    _wrap(LogStream, "get_log_events", make_read)
+    _wrap(LogStream, "filter_log_events", make_read)
+
+
+LOCAL_ZONE = {"name": "us-east-1-bos-1a", "zone_id": "use1-bos1-az1", "group": "us-east-1-bos-1",
+              "parent": "us-east-1a"}
+
+
+def local_zones() -> None:
+    """Gap: moto lists only a region's availability zones. In AWS, DescribeAvailabilityZones (and so
+    ``data.aws_availability_zones`` without a filter) also lists every Local Zone the account opted in
+    to, with ``ZoneType`` ``local-zone``, where EKS places no control plane and most instance types
+    are not offered. This patch adds one opted-in Local Zone to us-east-1 (Boston, ``LOCAL_ZONE``)."""
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend, Zone
+
+    zones = RegionsAndZonesBackend.zones.get("us-east-1")
+    if zones is None:
+        raise MotoVersionError(f"moto {PINNED_MOTO_VERSION} layout changed: no us-east-1 zones")
+    if any(z.name == LOCAL_ZONE["name"] for z in zones):
+        return
+    zone = Zone(region_name="us-east-1", name=LOCAL_ZONE["name"], zone_id=LOCAL_ZONE["zone_id"],
+                zone_type="local-zone")
+    zone.opt_in_status, zone.group_name, zone.parent_zone_name = "opted-in", LOCAL_ZONE["group"], LOCAL_ZONE["parent"]
+    zones.append(zone)
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -1603,6 +1695,8 @@ PATCHES: tuple[Callable[[], None], ...] = (
     ec2_delete_dependencies,
     service_quotas,
     iam_enforcement,
+    logs_kms_reads,
+    local_zones,
 )
 _applied = False
 
