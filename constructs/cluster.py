@@ -8,7 +8,8 @@ Creates:
   without it the next apply of the environment fails with "already exists";
 - the **EKS cluster**: private + public endpoint (public limited to ``public_access_cidrs``), nodes
   in the private subnets, all five control-plane log types, secrets envelope-encrypted with the
-  stack's KMS key, ``access_config`` = ``API_AND_CONFIG_MAP`` with
+  stack's KMS key, ``access_config`` with ``authentication_mode`` ``API`` for a new cluster (access
+  entries only; an existing cluster keeps the mode it runs) and
   ``bootstrap_cluster_creator_admin_permissions`` (whoever applies must reach the API in the same
   apply to install Karpenter), and the configured ``upgrade_policy`` (EXTENDED or STANDARD support).
   A plan-time precondition reads the running cluster's version (``data.aws_eks_clusters`` /

@@ -9,7 +9,8 @@ naming the fix); warnings are ``check`` blocks (printed at plan, never failing i
 1. **Zones** (refuse): each AZ the cluster's subnets use must be a zone where EKS places a control
    plane: zone ids ``use1-az3``, ``usw1-az2``, ``cac1-az3`` are not (``data.aws_availability_zones``
    maps this account's AZ names to zone ids; the mapping differs per account). The message names the
-   zone, its id and the other zones of the region.
+   zone, its id and the other zones of the region, of type ``availability-zone`` only (an opted-in
+   Local or Wavelength Zone is listed by the same read unless filtered, and cannot hold the cluster).
 2. **Spot service-linked role** (when a pool allows spot): ``AWSServiceRoleForEC2Spot`` must exist
    (``data.aws_iam_roles`` under ``/aws-service-role/spot.amazonaws.com/``); without it Karpenter's
    spot launches fail (``AuthFailure.ServiceLinkedRoleCreationNotPermitted``) and the pool silently
@@ -77,7 +78,10 @@ class Preflight(Construct):
         used = ", ".join(f'"{z}"' for z in network.zones)
         ids = "zipmap(self.names, self.zone_ids)"
         others = (f'join(", ", [for n, id in {ids} : n if !contains([{blocked}], id) && !contains([{used}], n)])')
-        zones = DataAwsAvailabilityZones(self, "zones")
+        # availability zones only: an account also lists the Local and Wavelength Zones it opted in to,
+        # which hold no control plane and offer few instance types (the hint must never propose one)
+        zones = DataAwsAvailabilityZones(self, "zones",
+                                         filter=[{"name": "zone-type", "values": ["availability-zone"]}])
         conditions = []
         if network.brought:  # the zones of the network's own subnets, read at plan
             fix = f"list private subnets of other zones of {region} (${{{others}}}); then plan again."

@@ -31,8 +31,9 @@ machine running Terraform (sh, the aws CLI, kubectl):
   balancers' interfaces. Nothing without this cluster's tags is deleted.
 
 PVC volumes are **kept** (their data may be the only copy): the EBS CSI add-on tags each volume it
-creates ``kubernetes.io/cluster/<name>=owned`` (``constructs.addons``), and the sweep lists the kept
-volume ids in the destroy output with the command that deletes them.
+creates ``Cluster=<name>`` beside its own ``ebs.csi.aws.com/cluster=true`` (``constructs.addons``:
+the driver refuses extra tags in the ``kubernetes.io`` domain), and the sweep lists the kept volume
+ids, found by both tags, in the destroy output with the command that deletes them.
 
 Inputs are only the cluster name, the region and the VPC id, which never change without replacing
 the cluster itself: a replaced ``terraform_data`` runs its destroy provisioner, and this one deletes

@@ -49,13 +49,24 @@ leaked_interfaces() {
     --query "NetworkInterfaces[?Status=='available'].NetworkInterfaceId"
 }
 count() { set -- $*; echo $#; }
+# Each aws and kubectl call re-reads the credentials (environment, profile, SSO cache), so a session
+# renewed meanwhile (aws sso login, a new session for the profile) is picked up by the next attempt;
+# keys exported into Terraform's environment cannot be renewed from outside.
+session_expired() {
+  out=$(aws sts get-caller-identity --region "$REGION" --output text --query Arn 2>&1) && return 1
+  case "$out" in *Expired*|*expired*|*InvalidClientTokenId*|*"security token included in the request is invalid"*)
+    echo "teardown: the AWS session of this destroy has expired ($(printf '%s' "$out" | tail -n 1)); renew it (aws sso login, or a new session for the profile) in another terminal: the next attempt re-reads the credentials. Exported AWS_* keys cannot be renewed: see docs/destroy.md, A destroy under a short session." >&2
+    return 0 ;;
+  esac
+  return 1
+}
 """
 
 # Destroyed before every Helm release and Kubernetes object (see the module docstring).
 WORKLOAD_CLEANUP = r"""set -u
 """ + FIND + r"""
 say() { echo "teardown: $*"; }
-skip() { say "$* LoadBalancer Services and ALB Ingresses of $CLUSTER were not deleted; the sweep after the cluster's deletion removes what their controllers left." >&2; exit 0; }
+skip() { say "$* LoadBalancer Services, ALB Ingresses and Gateways of $CLUSTER were not deleted; the sweep after the cluster's deletion removes what their controllers left." >&2; exit 0; }
 command -v kubectl >/dev/null 2>&1 || skip "kubectl is not installed:"
 kubeconfig=$(mktemp); trap 'rm -f "$kubeconfig"' EXIT
 out=$(aws eks update-kubeconfig --name "$CLUSTER" --region "$REGION" --kubeconfig "$kubeconfig" 2>&1) \
@@ -64,11 +75,27 @@ k() { kubectl --kubeconfig "$kubeconfig" --request-timeout=20s "$@"; }
 services=$(k get services --all-namespaces -o \
   'jsonpath={range .items[?(@.spec.type=="LoadBalancer")]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>&1) \
   || skip "kubectl cannot list the Services of $CLUSTER (API server unreachable or access refused: $(printf '%s' "$services" | tail -n 1)):"
-classes=" alb $(k get ingressclasses -o \
-  'jsonpath={range .items[?(@.spec.controller=="ingress.k8s.aws/alb")]}{.metadata.name}{" "}{end}' 2>/dev/null) "
+# IngressClasses of the AWS Load Balancer Controller: name, and whether it is the cluster's default
+# (an Ingress without a class, by field or annotation, is served by the default class)
+alb_classes=$(k get ingressclasses -o \
+  'jsonpath={range .items[?(@.spec.controller=="ingress.k8s.aws/alb")]}{.metadata.name}{" "}{.metadata.annotations.ingressclass\.kubernetes\.io/is-default-class}{"\n"}{end}' 2>/dev/null)
+classes=" alb $(printf '%s\n' "$alb_classes" | while read -r class default; do [ -n "$class" ] && printf '%s ' "$class"; done) "
+default_alb=no
+printf '%s\n' "$alb_classes" | grep -q ' true$' && default_alb=yes
 ingresses=$(k get ingresses --all-namespaces -o \
   'jsonpath={range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{" "}{.spec.ingressClassName}{" "}{.metadata.annotations.kubernetes\.io/ingress\.class}{"\n"}{end}' 2>&1) \
   || skip "the Ingresses of $CLUSTER cannot be listed ($(printf '%s' "$ingresses" | tail -n 1)):"
+# Gateway API (AWS Load Balancer Controller 2.13+): the GatewayClasses of its ALB and NLB controllers and
+# their Gateways. Fully qualified kinds: another project's "gateways" (Istio's) must not match. No
+# Gateway API CRDs installed: nothing to delete.
+gateway_classes=" $(k get gatewayclasses.gateway.networking.k8s.io -o \
+  'jsonpath={range .items[?(@.spec.controllerName=="gateway.k8s.aws/alb")]}{.metadata.name}{" "}{end}{range .items[?(@.spec.controllerName=="gateway.k8s.aws/nlb")]}{.metadata.name}{" "}{end}' 2>/dev/null) "
+gateways=""
+if [ -n "$(printf '%s' "$gateway_classes" | tr -d ' ')" ]; then
+  gateways=$(k get gateways.gateway.networking.k8s.io --all-namespaces -o \
+    'jsonpath={range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{" "}{.spec.gatewayClassName}{"\n"}{end}' 2>&1) \
+    || skip "the Gateways of $CLUSTER cannot be listed ($(printf '%s' "$gateways" | tail -n 1)):"
+fi
 deleted=0
 while read -r ns name; do
   [ -n "$name" ] || continue
@@ -79,15 +106,31 @@ $services
 EOF
 while read -r ns name first second; do
   [ -n "$name" ] || continue
-  [ -n "$first" ] || first=none; [ -n "$second" ] || second=none
-  case "$classes" in *" $first "*|*" $second "*) ;; *) continue ;; esac
-  say "deleting ALB Ingress $ns/$name (the AWS Load Balancer Controller deletes its load balancer)"
+  if [ -z "$first" ] && [ -z "$second" ]; then  # no class: the default IngressClass serves it
+    [ "$default_alb" = yes ] || continue
+    why="no class: the default IngressClass is the AWS Load Balancer Controller's"
+  else
+    [ -n "$first" ] || first=none; [ -n "$second" ] || second=none
+    case "$classes" in *" $first "*|*" $second "*) ;; *) continue ;; esac
+    why="the AWS Load Balancer Controller deletes its load balancer"
+  fi
+  say "deleting ALB Ingress $ns/$name ($why)"
   k delete ingress --namespace "$ns" "$name" --wait=false --ignore-not-found && deleted=$((deleted + 1))
 done <<EOF
 $ingresses
 EOF
-[ "$deleted" -eq 0 ] && { say "no LoadBalancer Service or ALB Ingress in $CLUSTER"; exit 0; }
+while read -r ns name class; do
+  [ -n "$name" ] || continue
+  case "$gateway_classes" in *" $class "*) ;; *) continue ;; esac
+  say "deleting Gateway $ns/$name (class $class: the AWS Load Balancer Controller deletes its load balancer)"
+  k delete gateways.gateway.networking.k8s.io --namespace "$ns" "$name" --wait=false --ignore-not-found \
+    && deleted=$((deleted + 1))
+done <<EOF
+$gateways
+EOF
+[ "$deleted" -eq 0 ] && { say "no LoadBalancer Service, ALB Ingress or AWS Load Balancer Controller Gateway in $CLUSTER"; exit 0; }
 for attempt in $(seq 1 "$ATTEMPTS"); do
+  if session_expired; then sleep 10; continue; fi
   left=$(count $(owned_elbs) $(owned_elbv2) $(owned_target_groups) $(owned_groups))
   [ "$left" = "0" ] && { say "the controllers deleted every load balancer of $CLUSTER"; exit 0; }
   say "waiting for $left load balancer(s), target group(s) and security group(s) of $CLUSTER to be deleted by their controllers ($attempt/$ATTEMPTS)"
@@ -107,6 +150,10 @@ if state=$(aws eks describe-cluster --name "$CLUSTER" --region "$REGION" --query
 fi
 case "$state" in *ResourceNotFoundException*) ;; *) say "cannot tell whether cluster $CLUSTER is gone: $state" >&2; exit 1 ;; esac
 for attempt in $(seq 1 "$ATTEMPTS"); do
+  if session_expired; then
+    [ "$attempt" = "$ATTEMPTS" ] && { say "the AWS session stayed expired for $ATTEMPTS attempts 10 s apart; renew it and run the destroy again" >&2; exit 1; }
+    sleep 10; continue
+  fi
   found=""  # what this pass tried to delete; nothing found: nothing to check again
   for arn in $(owned_elbv2); do found="$found $arn"; say "deleting load balancer $arn"; aws --region "$REGION" elbv2 delete-load-balancer --load-balancer-arn "$arn"; done
   for lb in $(owned_elbs); do found="$found $lb"; say "deleting classic load balancer $lb"; aws --region "$REGION" elb delete-load-balancer --load-balancer-name "$lb"; done

@@ -168,7 +168,8 @@ def test_a_zone_without_eks_control_planes_and_too_big_controllers_are_refused(w
     run = refused(workdirs[EMULATOR_PREFLIGHT], account)
     assert ("network: the cluster's subnets would use us-east-1e, zone id use1-az3 in this account, where EKS cannot "
             "place a control plane") in run
-    assert "from the other zones of us-east-1: us-east-1c, us-east-1d, us-east-1f" in run
+    # only zones of type availability-zone: the opted-in Local Zone (moto_plus.LOCAL_ZONE) cannot hold the cluster
+    assert "from the other zones of us-east-1: us-east-1c, us-east-1d, us-east-1f; then plan again." in run
     assert ("cluster: 1 controller node of m6i.4xlarge (cluster.node_desired_size, cluster.node_instance_type) needs "
             "16 vCPUs, above the account's \"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances\" quota "
             "of 5 vCPUs in us-east-1 (L-1216C47A)") in run

@@ -25,16 +25,26 @@ KUBECTL = r"""#!/bin/sh
 printf "%s\n" "kubectl $*" >> "$FAKE/calls"
 if [ -f "$FAKE/unreachable" ]; then cat "$FAKE/unreachable" >&2; exit 1; fi
 for arg in "$@"; do
-  case "$arg" in services|ingressclasses|ingresses) kind=$arg ;; get|delete) verb=$arg ;; esac
+  case "$arg" in
+    services|ingressclasses|ingresses) kind=$arg ;;
+    gatewayclasses.gateway.networking.k8s.io|gateways.gateway.networking.k8s.io) kind=${arg%%.*} ;;
+    get|delete) verb=$arg ;;
+  esac
 done
 [ "$verb" = get ] && cat "$FAKE/get-$kind" 2>/dev/null
 exit 0
 """
 # An aws CLI that records its calls and answers: describe-cluster per $FAKE/cluster (exit 0: the
-# cluster exists); one load balancer tagged for the cluster for the first $FAKE/lb-checks listings.
+# cluster exists); one load balancer tagged for the cluster for the first $FAKE/lb-checks listings;
+# sts get-caller-identity fails as an expired session does for the first $FAKE/expired calls.
 AWS = r"""#!/bin/sh
 printf "%s\n" "aws $*" >> "$FAKE/calls"
 case "$*" in
+  *"sts get-caller-identity"*)
+    left=$(cat "$FAKE/expired" 2>/dev/null || echo 0)
+    if [ "$left" -gt 0 ]; then echo $((left - 1)) > "$FAKE/expired"
+      echo "An error occurred (ExpiredToken) when calling the GetCallerIdentity operation: The security token included in the request is expired" >&2; exit 254; fi
+    echo "arn:aws:sts::123456789012:assumed-role/ops/me"; exit 0 ;;
   *"eks update-kubeconfig"*) exit 0 ;;
   *"eks describe-cluster"*) if [ -f "$FAKE/cluster" ]; then cat "$FAKE/cluster"; exit 0; fi
     echo "An error occurred (ResourceNotFoundException) when calling the DescribeCluster operation: No cluster found" >&2; exit 254 ;;
@@ -94,7 +104,72 @@ def test_cleanup_without_load_balancers_deletes_nothing_and_does_not_wait(fake):
     (fake / "get-ingresses").write_text("shop nginx nginx \n")
     proc, calls = run(WORKLOAD_CLEANUP, fake)
     assert proc.returncode == 0 and deletes(calls) == [] and not [c for c in calls if c.startswith("sleep")], calls
-    assert "no LoadBalancer Service or ALB Ingress in platform-dev" in proc.stdout
+    assert "no LoadBalancer Service, ALB Ingress or AWS Load Balancer Controller Gateway in platform-dev" in proc.stdout
+
+
+def test_cleanup_deletes_ingresses_without_a_class_when_the_default_class_is_the_alb_controllers(fake):
+    """An Ingress with neither ``spec.ingressClassName`` nor the annotation is served by the cluster's
+    default IngressClass (``ingressclass.kubernetes.io/is-default-class: "true"``)."""
+    (fake / "get-ingressclasses").write_text("alb-default true\nalb-internal \n")
+    (fake / "get-ingresses").write_text("default web  \nshop nginx nginx \n")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0, proc.stderr
+    assert [c.split(" delete ")[1] for c in deletes(calls)] == ["ingress --namespace default web --wait=false --ignore-not-found"], calls
+    assert "deleting ALB Ingress default/web (no class: the default IngressClass is the AWS Load Balancer " \
+           "Controller's)" in proc.stdout
+
+
+def test_cleanup_leaves_classless_ingresses_alone_when_the_default_class_is_anothers(fake):
+    (fake / "get-ingressclasses").write_text("alb-internal \n")  # an ALB class, not the default
+    (fake / "get-ingresses").write_text("default web  \n")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0 and deletes(calls) == [], calls
+
+
+def test_cleanup_deletes_the_gateways_of_the_load_balancer_controllers_gateway_classes(fake):
+    """AWS Load Balancer Controller 2.13+ serves Gateway API: GatewayClasses of controller
+    ``gateway.k8s.aws/alb`` or ``gateway.k8s.aws/nlb``; their Gateways own load balancers (eksctl's
+    cluster deletion deletes them too). Gateways of another class (Istio's, Envoy's) are left alone,
+    and the kinds are fully qualified (``gateways`` alone may name Istio's kind)."""
+    (fake / "get-gatewayclasses").write_text("aws-alb aws-nlb ")
+    (fake / "get-gateways").write_text("shop web aws-alb\nshop tcp aws-nlb\nmesh edge istio\n")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0, proc.stderr
+    assert [c.split(" delete ")[1] for c in deletes(calls)] == [
+        "gateways.gateway.networking.k8s.io --namespace shop web --wait=false --ignore-not-found",
+        "gateways.gateway.networking.k8s.io --namespace shop tcp --wait=false --ignore-not-found"], calls
+    listing = [c for c in calls if c.startswith("kubectl ") and " get gatewayclasses" in c]
+    assert listing and 'controllerName=="gateway.k8s.aws/alb"' in listing[0] and \
+        'controllerName=="gateway.k8s.aws/nlb"' in listing[0], calls
+
+
+def test_cleanup_without_gateway_api_crds_lists_no_gateways(fake):
+    (fake / "get-services").write_text("default web\n")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0, proc.stderr
+    assert not [c for c in calls if " get gateways." in c], calls  # no class of the controller: no listing
+
+
+def test_the_waits_retry_an_expired_session_and_take_the_renewed_one(fake):
+    """A session that expires during the wait (SSO, an assumed role) is reported with its fix and
+    retried: every attempt runs a new aws CLI, which re-reads the credentials, so a session renewed
+    in another terminal carries on the destroy."""
+    (fake / "get-services").write_text("default web\n")
+    (fake / "lb-checks").write_text("1")
+    (fake / "expired").write_text("2")
+    proc, calls = run(WORKLOAD_CLEANUP, fake)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("the AWS session of this destroy has expired") == 2, proc.stderr
+    assert "aws sso login" in proc.stderr
+    assert "the controllers deleted every load balancer of platform-dev" in proc.stdout
+
+
+def test_the_sweep_gives_up_on_a_session_that_stays_expired(fake):
+    (fake / "expired").write_text("99")
+    proc, calls = run(SWEEP, fake)
+    assert proc.returncode == 1
+    assert "the AWS session stayed expired for 5 attempts" in proc.stderr
+    assert not [c for c in calls if "delete" in c], calls
 
 
 def test_cleanup_goes_on_when_the_api_server_is_unreachable(fake):
@@ -106,7 +181,8 @@ def test_cleanup_goes_on_when_the_api_server_is_unreachable(fake):
     assert proc.stderr.strip() == (
         "teardown: kubectl cannot list the Services of platform-dev (API server unreachable or access refused: "
         "Unable to connect to the server: dial tcp: lookup "
-        "example.eks.amazonaws.com: no such host): LoadBalancer Services and ALB Ingresses of platform-dev were not "
+        "example.eks.amazonaws.com: no such host): LoadBalancer Services, ALB Ingresses and Gateways of platform-dev "
+        "were not "
         "deleted; the sweep after the cluster's deletion removes what their controllers left.")
 
 
