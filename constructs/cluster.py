@@ -68,8 +68,8 @@ from constructs import Construct
 from constructs.iam import Iam
 from constructs.network import Network
 from model import names
-from model.cluster import (ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_TAINT, PRIVATE_ENDPOINT_WARNING, ClusterConfig,
-                           admin_key, cidr_key)
+from model.cluster import (ADMIN_POLICY, CONTROLLER_LABEL, CONTROLLER_MAX_UNAVAILABLE, CONTROLLER_TAINT,
+                           PRIVATE_ENDPOINT_WARNING, ClusterConfig, admin_key, cidr_key)
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
@@ -213,7 +213,7 @@ class Cluster(Construct):
             disk_size=config.node_disk_size_gb,
             scaling_config={"desired_size": config.node_desired_size, "min_size": config.node_min_size,
                             "max_size": config.node_max_size},
-            update_config={"max_unavailable": 1},
+            update_config={"max_unavailable": CONTROLLER_MAX_UNAVAILABLE},
             labels=dict(CONTROLLER_LABEL),
             taint=[dict(CONTROLLER_TAINT)],
             depends_on=iam.controller_node_role_attachments,

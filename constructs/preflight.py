@@ -16,18 +16,23 @@ naming the fix); warnings are ``check`` blocks (printed at plan, never failing i
    spot launches fail (``AuthFailure.ServiceLinkedRoleCreationNotPermitted``) and the pool silently
    runs on-demand. Refused while the cluster does not exist yet; for a running cluster a warning
    (every plan of it, even an urgent fix, would otherwise be blocked by an account-wide role). The
-   ``state-bootstrap`` stack creates the role once per account (stacks/state_bucket.py).
+   ``state-bootstrap`` stack creates the role once per account (stacks/state_bucket.py). The read needs
+   ``iam:ListRoles``; ``preflight.spot_role: false`` turns it off (``preflight.quotas`` does not: it is
+   no quota) for a planning identity without it.
 3. **Elastic IPs** (refuse; ``preflight.quotas``): the NAT gateways' addresses plus those allocated
    in the region by anything but this stack must fit the quota ``L-0263D0A3``. This stack's own
    addresses (found by their Name tags) are not counted twice, so a re-plan of a running environment
    is never refused.
-4. **Controller vCPUs** (refuse; ``preflight.quotas``): ``node_desired_size`` controller nodes of
-   ``node_instance_type`` (vCPUs from ``data.aws_ec2_instance_type``) must fit the On-Demand quota of
-   their class: without them Karpenter and CoreDNS never run and the apply fails when the node group
-   times out.
+4. **Controller vCPUs** (refuse; ``preflight.quotas``): a quota counts every running instance, the
+   stack's own too (DESIGN fact 26). ``node_desired_size`` controller nodes of ``node_instance_type``
+   (vCPUs from ``data.aws_ec2_instance_type``) plus the nodes EKS adds while it updates the group
+   (max(2 x its zones, ``max_unavailable``): every ``ami_alias`` bump and version step) must fit the
+   On-Demand quota of their class, or the group never comes up or its first update fails. A warning
+   when a replacement group (create_before_destroy) beside them would not fit.
 5. **Pool vCPUs** (warn; ``preflight.pool_vcpu_warnings``): per pool and capacity type, the quota of
-   each checked class it uses must fit one instance of its smallest allowed type. Only a warning: the
-   other pools and the platform work, and a raised quota takes effect without another apply.
+   each checked class it uses, less what the controller nodes may take of it (all three above), must
+   fit one instance of its smallest allowed type. Only a warning: the other pools and the platform
+   work, and a raised quota takes effect without another apply.
 
 Takes ``config`` (PreflightConfig), ``name``, ``region``, the ``network`` and ``cluster`` layers, and
 the cluster and Karpenter configs. Exposes ``checks`` (the ``check`` blocks, which the stack writes:
@@ -47,7 +52,7 @@ from constructs import Construct
 from constructs.cluster import Cluster
 from constructs.network import Network
 from model import preflight as knowledge
-from model.cluster import ClusterConfig
+from model.cluster import CONTROLLER_MAX_UNAVAILABLE, ClusterConfig
 from model.karpenter import KarpenterConfig
 from model.network import ADDRESSES_PER_VCPU
 from model.preflight import PreflightConfig
@@ -116,7 +121,7 @@ class Preflight(Construct):
 
         # 2. Spot service-linked role
         spot_pools = sorted(p for p, pool in karpenter_config.nodepools.items() if "spot" in pool.capacity_types)
-        if spot_pools:
+        if spot_pools and config.spot_role:
             role_fix = (f"run `npx cdktf deploy state-bootstrap` (it creates the role once per account) or `aws iam "
                         f"create-service-linked-role --aws-service-name {knowledge.SPOT_SERVICE}`")
             what = (f"the account has no Spot service-linked role ({knowledge.SPOT_ROLE_NAME}), so Karpenter's spot "
@@ -135,7 +140,7 @@ class Preflight(Construct):
         planned = len(network.nat_eip_names)
         if planned:
             self._elastic_ips(network, planned, region)
-        self._vcpus(cluster_config, karpenter_config, config, region)
+        self._vcpus(network, cluster, cluster_config, karpenter_config, config, region)
 
     def _elastic_ips(self, network: Network, planned: int, region: str) -> None:
         own = DataAwsEips(self, "own-eips", filter=[{"name": "tag:Name", "values": network.nat_eip_names}])
@@ -163,39 +168,77 @@ class Preflight(Construct):
                    "would run out of pod addresses first; ask the network's owner for larger or more private subnets, "
                    "or lower the pools' cpu_limit.")
 
-    def _vcpus(self, cluster_config: ClusterConfig, karpenter_config: KarpenterConfig, config: PreflightConfig,
-               region: str) -> None:
-        # 4. controller nodes: refused
+    def _vcpus(self, network: Network, cluster: Cluster, cluster_config: ClusterConfig,
+               karpenter_config: KarpenterConfig, config: PreflightConfig, region: str) -> None:
+        # 4. controller nodes: refused when the group cannot even roll, warned about when a replacement
+        # group would not fit (DESIGN fact 26: the quota counts the stack's own nodes)
         node_type = cluster_config.node_instance_type
         cls = knowledge.vcpu_class(knowledge.category(node_type.split(".")[0]))
+        reserve = knowledge.controller_reservation(cluster_config.node_desired_size, len(network.zones),
+                                                   CONTROLLER_MAX_UNAVAILABLE)
+        reserved: dict[str, str] = {}  # quota code -> HCL: the vCPUs the controller nodes may take of it
+        pool_needs = [need for pool_name, pool in karpenter_config.nodepools.items()
+                      for need in knowledge.pool_needs(pool_name, pool.capacity_types, pool.instance_categories,
+                                                       pool.instance_families, pool.architectures)]
         if cls:
             quota = self._quota(cls.on_demand)
-            count = cluster_config.node_desired_size
-            need = f"{count} * self.default_vcpus"
-            DataAwsEc2InstanceType(self, "controller-type", instance_type=node_type, lifecycle=refuse(
-                f"{need} <= {quota.fqn}.value",
-                f"cluster: {count} controller node{'s' * (count > 1)} of {node_type} (cluster.node_desired_size, "
-                f"cluster.node_instance_type) need{'s' * (count == 1)} ${{{need}}} vCPUs, above the account's "
-                f"\"{cls.quota_name('on-demand')}\" quota of ${{{quota.fqn}.value}} vCPUs in {region} "
-                f"({cls.on_demand}): the node group would never come up and Karpenter never run; "
-                + QUOTA_FIX.format(code=cls.on_demand, region=region, value=f"${{{need}}}")
-                + ", or choose a smaller cluster.node_instance_type; then plan again."))
+            count = reserve.desired
+            nodes = f"{count} controller node{'s' * (count > 1)} of {node_type}"
+            quota_words = (f"the account's \"{cls.quota_name('on-demand')}\" quota of ${{{quota.fqn}.value}} vCPUs in "
+                           f"{region} ({cls.on_demand})")
+            controller = DataAwsEc2InstanceType(self, "controller-type", instance_type=node_type)
+            vcpus = f"{controller.fqn}.default_vcpus"
+            largest_pool = max((n.vcpus for n in pool_needs if n.code == cls.on_demand), default=0)
+            # what fits everything: the controller nodes at their worst and the largest smallest pool instance
+            def fix(cpus: str) -> str:
+                return QUOTA_FIX.format(code=cls.on_demand, region=region,
+                                        value=f"${{{reserve.total} * {cpus} + {largest_pool}}}")
+            surge_words = (f"the {reserve.surge} EKS adds while it updates the group (twice its {len(network.zones)} "
+                           "zones: every karpenter.ami_alias or cluster.version change)")
+            def roll_words(cpus: str) -> str:
+                roll = f"{reserve.to_roll} * {cpus}"
+                return (f"cluster: {nodes} (cluster.node_desired_size, cluster.node_instance_type) plus {surge_words} "
+                        f"need ${{{roll}}} vCPUs, above {quota_words}: the node group would not come up, or its first "
+                        f"update would fail (VcpuLimitExceeded) and leave it Failed; {fix(cpus)} (room for a "
+                        "replacement group and the smallest pool instance too), or choose a smaller "
+                        "cluster.node_instance_type")
+            # refused before the cluster exists; for a running one a warning (its plans, an urgent fix
+            # included, must not wait for a quota request)
+            controller.lifecycle = refuse(
+                f"{reserve.to_roll} * self.default_vcpus <= {quota.fqn}.value || {cluster.exists_expression}",
+                roll_words("self.default_vcpus") + "; then plan again.")
+            self._warn("controller_nodes_update", f"{reserve.to_roll} * {vcpus} <= {quota.fqn}.value",
+                       roll_words(vcpus) + ".")
+            total = f"{reserve.total} * {vcpus}"
+            self._warn(
+                "controller_nodes_replacement", f"{total} <= {quota.fqn}.value",
+                f"cluster: a change that replaces the controller node group (cluster.node_instance_type, "
+                f"node_disk_size_gb) runs a second group of {count} beside it until the old one is drained "
+                f"(create_before_destroy): with {surge_words} that is ${{{total}}} vCPUs, above {quota_words}, so "
+                f"the new group would not come up; {fix(vcpus)}.")
+            reserved[cls.on_demand] = total
 
-        # 5. pools: warned about
+        # 5. pools: warned about, in what the controller nodes leave of each quota
         if not config.pool_vcpu_warnings:
             return
-        for pool_name, pool in karpenter_config.nodepools.items():
-            for need in knowledge.pool_needs(pool_name, pool.capacity_types, pool.instance_categories,
-                                             pool.instance_families, pool.architectures):
-                quota = self._quota(need.code)
-                self._warn(
-                    f"nodepool_{pool_name}_{need.capacity_type}_{need.code}", f"{quota.fqn}.value >= {need.vcpus}",
-                    f"karpenter.nodepools.{pool_name}: the account's \"{need.vcpu_class.quota_name(need.capacity_type)}\" "
-                    f"quota in {region} is ${{{quota.fqn}.value}} vCPUs ({need.code}), below the {need.vcpus} vCPUs of "
-                    f"its smallest allowed {need.what} instance, so Karpenter launches no {need.capacity_type} node of "
-                    "that kind for this pool; "
-                    + QUOTA_FIX.format(code=need.code, region=region, value=max(pool.cpu_limit, need.vcpus))
-                    + f" (the pool's cpu_limit), or set preflight.pool_vcpu_warnings: false to silence this.")
+        for need in pool_needs:
+            quota = self._quota(need.code)
+            taken = reserved.get(need.code)
+            left = f"({quota.fqn}.value - {taken})" if taken else f"{quota.fqn}.value"
+            pool = karpenter_config.nodepools[need.pool]
+            value = max(pool.cpu_limit, need.vcpus)
+            share = (f"; the controller nodes may take ${{{taken}}} of it (desired size, update surge, a replacement "
+                     f"group), leaving ${{{left}}}") if taken else ""
+            self._warn(
+                f"nodepool_{need.pool}_{need.capacity_type}_{need.code}", f"{left} >= {need.vcpus}",
+                f"karpenter.nodepools.{need.pool}: the account's \"{need.vcpu_class.quota_name(need.capacity_type)}\" "
+                f"quota in {region} is ${{{quota.fqn}.value}} vCPUs ({need.code}){share}, below the {need.vcpus} vCPUs "
+                f"of its smallest allowed {need.what} instance, so Karpenter launches no {need.capacity_type} node of "
+                "that kind for this pool; "
+                + QUOTA_FIX.format(code=need.code, region=region,
+                                   value=f"${{{taken} + {value}}}" if taken else value)
+                + f" (the pool's cpu_limit{' beside the controller nodes' if taken else ''}), or set "
+                "preflight.pool_vcpu_warnings: false to silence this.")
 
     def _quota(self, code: str, lifecycle: TerraformResourceLifecycle | None = None) -> DataAwsServicequotasServiceQuota:
         """The EC2 quota ``code`` in this region, read once."""

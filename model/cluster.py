@@ -36,6 +36,10 @@ PRIVATE_ENDPOINT_WARNING = (
     "(README: Terraform Cloud)")
 """Said at synth (stacks/config.py ``support_warning``) and at every plan (a ``check`` block, constructs/cluster.py)."""
 
+CONTROLLER_MAX_UNAVAILABLE = 1
+"""The controller node group's ``update_config.max_unavailable``: one node at a time is drained during an
+update (the preflight counts the update's surge from it, model/preflight.py)."""
+
 
 def cidr_key(cidr: str) -> str:
     """A logical-id key for a CIDR (``10-20-0-0-16``): keyed by the network, never by its list position."""

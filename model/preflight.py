@@ -13,7 +13,9 @@ Amazon EC2 User Guide, "Amazon EC2 service quotas" and "Spot Instance quotas" (t
 classes, their Service Quotas codes, Spot defaults Standard 5, G and VT 0, P 0); "Elastic IP address
 quota" (5 per region, code ``L-0263D0A3``); "Amazon EC2 instance types, accelerated computing" (the
 smallest size of each GPU family); "Service-linked role for Spot Instance requests"
-(``AWSServiceRoleForEC2Spot``, service ``spot.amazonaws.com``).
+(``AWSServiceRoleForEC2Spot``, service ``spot.amazonaws.com``); Amazon EKS User Guide, "Managed node
+update behavior" (scale-up phase: an update raises the group's desired and maximum size by the larger
+of twice its number of Availability Zones and its ``max_unavailable``).
 """
 
 from __future__ import annotations
@@ -80,11 +82,43 @@ class PreflightConfig(Model):
         description="Read the EC2 Service Quotas at plan (Elastic IPs for the NAT gateways, vCPUs for the controller "
         "nodes and each pool). Turn off only where the deploying identity may not call "
         "servicequotas:GetServiceQuota and servicequotas:GetAWSDefaultServiceQuota.")
+    spot_role: bool = Field(
+        True,
+        description="Look for EC2's Spot service-linked role (AWSServiceRoleForEC2Spot) at plan when a pool allows "
+        "spot: refused before the cluster exists, warned about later. The read (data.aws_iam_roles) needs "
+        "iam:ListRoles; turn it off only where the planning identity may not call it, once the role is known to "
+        "exist (npx cdktf deploy state-bootstrap creates it).")
     pool_vcpu_warnings: bool = Field(
         True,
         description="Warn at plan when a NodePool's vCPU quota cannot fit one instance of its smallest allowed type "
         "(the pool would launch nothing). A warning, not a refusal: the rest of the platform works, and the quota "
         "can be raised later without a new apply.")
+
+
+@dataclass(frozen=True)
+class ControllerReservation:
+    """The controller nodes an On-Demand vCPU quota must hold besides the pools (DESIGN fact 26): the
+    group at its desired size, the nodes EKS adds while it updates the group (an ``ami_alias`` bump, a
+    version step), and a second group of the desired size while a create-before-destroy replacement
+    runs beside the old one (constructs/cluster.py)."""
+
+    desired: int
+    surge: int
+
+    @property
+    def to_roll(self) -> int:
+        """Nodes while an update rolls the group: what the group needs to work at all after day one."""
+        return self.desired + self.surge
+
+    @property
+    def total(self) -> int:
+        """Nodes at the worst moment: rolling, plus a replacement group."""
+        return self.desired + self.surge + self.desired
+
+
+def controller_reservation(desired: int, zones: int, max_unavailable: int) -> ControllerReservation:
+    """EKS's scale-up phase adds max(2 x zones, max_unavailable) nodes to a managed node group it updates."""
+    return ControllerReservation(desired=desired, surge=max(2 * zones, max_unavailable))
 
 
 def category(family: str) -> str:

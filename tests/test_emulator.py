@@ -57,7 +57,7 @@ import pytest
 from tests.emulator.inventory import counts, expected_counts, inventory, nonempty, retained
 from tests.emulator.leftovers import assert_swept, create_leftovers
 from model import permissions
-from tests.emulator.server import ACCOUNT_ID, REGION, Emulator, bootstrapped
+from tests.emulator.server import ACCOUNT_ID, REGION, Emulator, bootstrapped, raised_quota
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
 from tests.progress import progress
@@ -105,11 +105,13 @@ def stack(emulator_synth) -> dict:
 @pytest.fixture
 def fresh(emulator: Emulator) -> Emulator:  # noqa: F811
     """The emulator, reset: the rung starts from an empty account (and proves it) that has been
-    bootstrapped (the state-bootstrap stack's Spot service-linked role, which the preflight wants)."""
+    bootstrapped (the state-bootstrap stack's Spot service-linked role, which the preflight wants), with
+    the Standard On-Demand vCPU quota raised (the controller nodes and their update surge need it)."""
     emulator.reset()
     leftovers = nonempty(inventory(emulator))
     assert not leftovers, f"emulator not empty after reset: {leftovers}"
     bootstrapped(emulator)
+    raised_quota(emulator)  # a new account's 5 Standard vCPUs cannot roll the controller nodes (preflight)
     return emulator
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator.inventory import inventory, nonempty
-from tests.emulator.server import Emulator, bootstrapped
+from tests.emulator.server import Emulator, bootstrapped, raised_quota
 from tests.tf import Terraform, available_providers, strip_unavailable
 from tests.variants import EMULATOR, EMULATOR_PREFLIGHT
 
@@ -89,12 +89,13 @@ def allocate(emu: Emulator, count: int, name: str | None = None) -> None:
 
 
 def test_a_fresh_account_refuses_spot_pools_without_the_spot_role(workdirs, account):
+    raised_quota(account)  # the Spot role is then the only defect
     run = refused(workdirs[EMULATOR], account)
     assert SPOT_MESSAGE in run
     assert "karpenter.nodepools stateless fail (AuthFailure.ServiceLinkedRoleCreationNotPermitted)" in run
     assert "npx cdktf deploy state-bootstrap" in run
     assert "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com" in run
-    assert len(run.errors) == 1, run.errors  # the Spot role is the only defect of a fresh, default account
+    assert len(run.errors) == 1, run.errors
 
 
 def test_a_running_cluster_without_the_spot_role_is_warned_about_not_refused(workdirs, account):
@@ -104,6 +105,7 @@ def test_a_running_cluster_without_the_spot_role_is_warned_about_not_refused(wor
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")
                ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    raised_quota(account)
     account.client("eks").create_cluster(name="platform-emu", version="1.35",
                                          roleArn="arn:aws:iam::123456789012:role/platform-emu-cluster",
                                          resourcesVpcConfig={"subnetIds": subnets})
@@ -115,8 +117,58 @@ def test_a_running_cluster_without_the_spot_role_is_warned_about_not_refused(wor
 # ----------------------------------------------------------------------------- good state, vCPU warnings
 
 
-def test_a_bootstrapped_account_plans_with_only_the_gpu_quota_warning(workdirs, account):
+CONTROLLER_REFUSAL = (
+    "cluster: 1 controller node of t3.large (cluster.node_desired_size, cluster.node_instance_type) plus the 6 EKS "
+    "adds while it updates the group (twice its 3 zones: every karpenter.ami_alias or cluster.version change) need "
+    "14 vCPUs, above the account's \"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances\" quota of "
+    "{quota} vCPUs in us-east-1 (L-1216C47A)")
+
+
+def test_a_5_vcpu_account_refuses_controller_nodes_that_cannot_roll(workdirs, account):
+    """DESIGN fact 26, the dev figures (1 x t3.large, 3 zones; the emulator stack's): 2 vCPUs fit a new
+    account's 5, but an update adds 6 nodes first (EKS: twice the zones), 14 vCPUs: the first ami_alias
+    bump would fail. The old check (desired x vCPUs <= quota) passed it."""
     bootstrapped(account)
+    run = refused(workdirs[EMULATOR], account)
+    assert CONTROLLER_REFUSAL.format(quota=5) in run
+    assert "--quota-code L-1216C47A --region us-east-1 --desired-value 18`" in run  # 8 nodes x 2 + stateful's 2
+    assert len(run.errors) == 1, run.errors
+
+
+def test_a_running_cluster_in_a_5_vcpu_account_is_warned_about_not_refused(workdirs, account):
+    bootstrapped(account)
+    ec2 = account.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")
+               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    account.client("eks").create_cluster(name="platform-emu", version="1.35",
+                                         roleArn="arn:aws:iam::123456789012:role/platform-emu-cluster",
+                                         resourcesVpcConfig={"subnetIds": subnets})
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 0, run.text[-3000:]
+    assert "controller_nodes_update" in run.warnings and CONTROLLER_REFUSAL.format(quota=5) in run
+
+
+def test_a_quota_that_rolls_but_cannot_replace_warns_and_counts_the_controllers_for_the_pools(workdirs, account):
+    """14 vCPUs: the group rolls (refusal passes), a replacement group (16) does not fit, and the
+    on-demand pools see 14 - 16 < 2 left."""
+    bootstrapped(account)
+    raised_quota(account, value=14)
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 0, run.text[-3000:]
+    assert sorted(run.warnings) == ["controller_nodes_replacement", "nodepool_gpu_on-demand_L-DB2E81BA",
+                                    "nodepool_stateful_on-demand_L-1216C47A",
+                                    "nodepool_stateless_on-demand_L-1216C47A"], run.warnings
+    assert "runs a second group of 1 beside it until the old one is drained (create_before_destroy)" in run
+    assert "that is 16 vCPUs, above the account's" in run
+    assert ("karpenter.nodepools.stateful: the account's \"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) "
+            "instances\" quota in us-east-1 is 14 vCPUs (L-1216C47A); the controller nodes may take 16 of it (desired "
+            "size, update surge, a replacement group), leaving -2, below the 2 vCPUs") in run
+
+
+def test_a_raised_account_plans_with_only_the_gpu_quota_warning(workdirs, account):
+    bootstrapped(account)
+    raised_quota(account)
     run = Plan(workdirs[EMULATOR], "plan")
     assert run.code == 0, run.text[-3000:]
     assert run.warnings == ["nodepool_gpu_on-demand_L-DB2E81BA"], run.warnings
@@ -127,6 +179,7 @@ def test_a_bootstrapped_account_plans_with_only_the_gpu_quota_warning(workdirs, 
 
 def test_a_raised_g_quota_silences_the_gpu_warning(workdirs, account):
     bootstrapped(account)
+    raised_quota(account)
     account.client("service-quotas").request_service_quota_increase(ServiceCode="ec2", QuotaCode="L-DB2E81BA",
                                                                    DesiredValue=64)
     run = Plan(workdirs[EMULATOR], "plan")
@@ -138,6 +191,7 @@ def test_a_raised_g_quota_silences_the_gpu_warning(workdirs, account):
 
 def test_elastic_ips_allocated_by_others_beyond_the_quota_are_refused(workdirs, account):
     bootstrapped(account)
+    raised_quota(account)
     allocate(account, 3)  # 3 others + 3 NAT gateways > the default quota of 5
     run = refused(workdirs[EMULATOR], account)
     assert ("network: a NAT gateway in each of its 3 zones needs 3 Elastic IPs; 3 other addresses are allocated in "
@@ -151,6 +205,7 @@ def test_a_replan_does_not_count_the_stacks_own_elastic_ips(workdirs, account):
     """A running environment's NAT addresses (found by their Name tags) are not counted twice: 3 own +
     2 others = 5 allocated fits the quota of 5 (counting the own ones as others would refuse it)."""
     bootstrapped(account)
+    raised_quota(account)
     ec2 = account.client("ec2")
     for name in NAT_EIPS:
         ec2.allocate_address(Domain="vpc", TagSpecifications=[
@@ -170,9 +225,10 @@ def test_a_zone_without_eks_control_planes_and_too_big_controllers_are_refused(w
             "place a control plane") in run
     # only zones of type availability-zone: the opted-in Local Zone (moto_plus.LOCAL_ZONE) cannot hold the cluster
     assert "from the other zones of us-east-1: us-east-1c, us-east-1d, us-east-1f; then plan again." in run
-    assert ("cluster: 1 controller node of m6i.4xlarge (cluster.node_desired_size, cluster.node_instance_type) needs "
-            "16 vCPUs, above the account's \"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances\" quota "
-            "of 5 vCPUs in us-east-1 (L-1216C47A)") in run
+    assert ("cluster: 1 controller node of m6i.4xlarge (cluster.node_desired_size, cluster.node_instance_type) plus "
+            "the 6 EKS adds while it updates the group (twice its 3 zones: every karpenter.ami_alias or cluster.version "
+            "change) need 112 vCPUs, above the account's \"Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) "
+            "instances\" quota of 5 vCPUs in us-east-1 (L-1216C47A)") in run
     # the zone also lacks the type (use1-az3 offers fewer types: the emulator's offerings are AWS's), which the
     # node group's offering check (constructs/cluster.py) refuses too
     assert "cluster.node_instance_type: m6i.4xlarge is not offered in us-east-1e" in run

@@ -86,23 +86,36 @@ def test_the_controller_nodes_must_fit_their_on_demand_quota(env_json):
     assert [instance["instance_type"]] == group["instance_types"]
     (refusal,) = conditions(instance)
     desired = group["scaling_config"]["desired_size"]
-    assert refusal["condition"].startswith(f"${{{desired} * self.default_vcpus <= data.aws_servicequotas_service_quota.")
+    zones = len(group["subnet_ids"]) if isinstance(group["subnet_ids"], list) else 3
+    # the update surge: EKS adds max(2 x zones, max_unavailable) nodes while it updates the group
+    surge = max(2 * zones, group["update_config"]["max_unavailable"])
+    assert refusal["condition"].startswith(
+        f"${{{desired + surge} * self.default_vcpus <= data.aws_servicequotas_service_quota.")
     assert "L-1216C47A" in refusal["condition"]  # m6i: Standard class
+    replacement = env_json["check"]["controller_nodes_replacement"]["assert"][0]
+    assert replacement["condition"].startswith(f"${{{2 * desired + surge} * data.aws_ec2_instance_type.")
 
 
 def test_pool_warnings_are_check_blocks_by_pool_capacity_type_and_quota(env_json):
     assert sorted(env_json["check"]) == [
-        "nodepool_gpu_on-demand_L-DB2E81BA", "nodepool_stateful_on-demand_L-1216C47A",
+        "controller_nodes_replacement", "controller_nodes_update", "nodepool_gpu_on-demand_L-DB2E81BA", "nodepool_stateful_on-demand_L-1216C47A",
         "nodepool_stateless_on-demand_L-1216C47A", "nodepool_stateless_spot_L-34B43A08", "spot_service_linked_role"]
     gpu = env_json["check"]["nodepool_gpu_on-demand_L-DB2E81BA"]["assert"][0]
     assert gpu["condition"].endswith(".value >= 4}")
     assert gpu["error_message"].startswith("karpenter.nodepools.gpu: ")
 
 
-def test_without_quota_reads_only_the_zone_and_spot_checks_remain(synth):
-    doc = synth["t-alt"]  # preflight.quotas: false
-    assert {key.split(".")[0] for key in preflight_data(doc)} == {"aws_availability_zones", "aws_iam_roles"}
-    assert list(doc["check"]) == ["spot_service_linked_role"]
+def test_without_quota_and_spot_role_reads_only_the_zone_check_remains(synth):
+    """``preflight.quotas: false`` drops the Service Quotas reads, ``preflight.spot_role: false`` the one
+    read that needs iam:ListRoles (a spot pool is still configured: stateless)."""
+    doc = synth["t-alt"]  # preflight.quotas: false, preflight.spot_role: false
+    assert "spot" in doc_pool_capacity_types(doc)
+    assert {key.split(".")[0] for key in preflight_data(doc)} == {"aws_availability_zones"}
+    assert "check" not in doc
+
+
+def doc_pool_capacity_types(doc: dict) -> str:
+    return json.dumps([r.get("values") for r in resources(doc, "helm_release").values()])
 
 
 def test_the_bootstrap_stack_creates_or_adopts_the_spot_role_and_never_destroys_it(synth):
@@ -150,3 +163,24 @@ def test_default_pools_need_standard_and_g_quotas():
 def test_pool_needs(pool, expected):
     config = KarpenterConfig(nodepools={"p": {"min_generation": None, **pool}})
     assert pools_needs(config) == expected
+
+
+@pytest.mark.parametrize("env, quota, rolls, replaces, stateful_left", [
+    # DESIGN fact 26 in figures: vCPUs of the controller nodes (desired + update surge + replacement group)
+    ("dev", 5, False, False, 5 - 16),     # 1 x t3.large, 3 zones: 2 + 12 to roll, + 2 to replace
+    ("dev", 32, True, True, 32 - 16),
+    ("prod", 5, False, False, 5 - 20),    # 2 x m6i.large, 3 zones: 4 + 12 to roll, + 4 to replace
+    ("prod", 16, True, False, 16 - 20),
+    ("prod", 32, True, True, 32 - 20),
+])
+def test_controller_reservation_figures_of_the_shipped_environments(env, quota, rolls, replaces, stateful_left):
+    from stacks.config import ENVIRONMENTS_DIR, load_config
+    from model.cluster import CONTROLLER_MAX_UNAVAILABLE
+
+    config = load_config(ENVIRONMENTS_DIR / f"{env}.yaml")
+    vcpus = {"t3.large": 2, "m6i.large": 2}[config.cluster.node_instance_type]
+    zones = len(config.network.availability_zones) or config.network.az_count
+    reserve = preflight.controller_reservation(config.cluster.node_desired_size, zones, CONTROLLER_MAX_UNAVAILABLE)
+    assert (reserve.to_roll * vcpus <= quota, reserve.total * vcpus <= quota) == (rolls, replaces)
+    assert quota - reserve.total * vcpus == stateful_left
+    assert (quota - reserve.total * vcpus >= 2) == (quota >= 32)  # the stateful pool's smallest m/r: 2 vCPUs

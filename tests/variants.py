@@ -65,7 +65,8 @@ def _variants() -> dict[str, StackConfig]:
         # policy size limits at it)
         "t-alt": _override(dev, name=longest_name(dev),
                            network={"availability_zones": ["us-west-2a", "us-west-2b"], "single_nat_gateway": False},
-                           backend={"type": "local"}, emulator={"enabled": True}, preflight={"quotas": False},
+                           backend={"type": "local"}, emulator={"enabled": True},
+                           preflight={"quotas": False, "spot_role": False},
                            cluster={"version": "1.32", "pod_credentials": "pod_identity"}, karpenter={"version": "1.2.1"},
                            deployer={"github": {"repository": "my-org/platform", "environment": "alt"}}),
     }

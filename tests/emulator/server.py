@@ -234,6 +234,17 @@ def bootstrapped(emu: Emulator) -> Emulator:
     return emu
 
 
+STANDARD_ON_DEMAND = "L-1216C47A"
+RAISED_STANDARD_VCPUS = 64
+
+
+def raised_quota(emu: Emulator, code: str = STANDARD_ON_DEMAND, value: float = RAISED_STANDARD_VCPUS) -> Emulator:
+    """An account whose quota ``code`` was raised (approved at once by the emulator): a new account's 5
+    Standard On-Demand vCPUs cannot roll even one controller node of the stack (constructs/preflight.py)."""
+    emu.client("service-quotas").request_service_quota_increase(ServiceCode="ec2", QuotaCode=code, DesiredValue=value)
+    return emu
+
+
 @contextlib.contextmanager
 def running_emulator(log_dir: Path, *, patched: bool = True) -> Iterator[Emulator]:
     emu = start(log_dir, patched=patched)
