@@ -164,14 +164,6 @@ def test_the_waits_retry_an_expired_session_and_take_the_renewed_one(fake):
     assert "the controllers deleted every load balancer of platform-dev" in proc.stdout
 
 
-def test_the_sweep_gives_up_on_a_session_that_stays_expired(fake):
-    (fake / "expired").write_text("99")
-    proc, calls = run(SWEEP, fake)
-    assert proc.returncode == 1
-    assert "the AWS session stayed expired for 5 attempts" in proc.stderr
-    assert not [c for c in calls if "delete" in c], calls
-
-
 def test_cleanup_goes_on_when_the_api_server_is_unreachable(fake):
     (fake / "unreachable").write_text("E1201 12:00:00 memcache.go:265] couldn't get current server API group list\n"
                                       "Unable to connect to the server: dial tcp: lookup example.eks.amazonaws.com: no such host\n")
@@ -197,11 +189,15 @@ def test_cleanup_goes_on_without_kubectl(fake):
     assert "kubectl is not installed" in proc.stderr
 
 
-def test_sweep_refuses_while_the_cluster_exists(fake):
-    (fake / "cluster").write_text("ACTIVE\n")
+@pytest.mark.parametrize("state, file, text, message", [
+    ("the cluster still exists", "cluster", "ACTIVE\n", "cluster platform-dev still exists (ACTIVE)"),
+    ("the session stays expired", "expired", "99", "the AWS session stayed expired for 5 attempts"),
+])
+def test_sweep_refuses_to_delete_anything(fake, state, file, text, message):
+    (fake / file).write_text(text)
     proc, calls = run(SWEEP, fake)
-    assert proc.returncode == 1
-    assert "cluster platform-dev still exists (ACTIVE)" in proc.stderr
+    assert proc.returncode == 1, state
+    assert message in proc.stderr
     assert not [c for c in calls if "delete" in c], calls
 
 
@@ -209,3 +205,27 @@ def test_scripts_hold_no_terraform_template_sequences():
     """Terraform reads ``${`` and ``%{`` in a provisioner command as its own templates."""
     for script in (WORKLOAD_CLEANUP, SWEEP):
         assert "${" not in script and "%{" not in script
+
+
+def test_docs_destroy_lists_the_permission_of_every_aws_call_the_destroy_makes():
+    """docs/destroy.md names what the destroying identity needs beyond the apply's: each aws CLI call of
+    the teardown scripts and of Karpenter's node wait (constructs/karpenter.py, read as text: importing
+    it loads the provider bindings). It once omitted ec2:DescribeInstances, which the node wait calls."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    node_wait = (root / "constructs" / "karpenter.py").read_text()
+    scripts = WORKLOAD_CLEANUP + SWEEP + node_wait[node_wait.index("NODE_CLEANUP_WAIT = "):]
+    calls = set(re.findall(r"\baws (?:--\S+ (?:\"[^\"]*\"|\S+) )*(ec2|elb|elbv2|eks) ([a-z-]+)", scripts))
+    assert ("ec2", "describe-instances") in calls and ("eks", "describe-cluster") in calls, calls
+    documented = (root / "docs" / "destroy.md").read_text()
+    action = {("eks", "update-kubeconfig"): "DescribeCluster"}  # update-kubeconfig describes the cluster
+    calls.discard(("ec2", "delete-volume"))  # printed for the user (kept volumes), never run by the destroy
+    missing = []
+    for service, command in sorted(calls):
+        name = action.get((service, command), "".join(w.capitalize() for w in command.split("-")))
+        if service.startswith("elb") and name.startswith("Describe"):
+            name = "elasticloadbalancing:Describe*"
+        if f"`{name}`" not in documented and f"`{service}:{name}`" not in documented and name not in documented:
+            missing.append(f"{service} {command} ({name})")
+    assert not missing, f"docs/destroy.md does not list the permission of: {missing}"
