@@ -1,9 +1,11 @@
 """Cluster layer: the EKS control plane, IRSA, and the nodes Karpenter itself runs on.
 
 Creates:
-- the control-plane log group ``/aws/eks/<name>/cluster`` (KMS-encrypted, configured retention)
-  *before* the cluster, so EKS does not create an unmanaged, never-expiring one first. It survives
-  a destroy (``skip_destroy``: audit logs outlive the cluster for their retention), and an
+- the control-plane log group ``/aws/eks/<name>/cluster`` (configured retention) *before* the
+  cluster, so EKS does not create an unmanaged, never-expiring one first. It survives a destroy
+  (``skip_destroy``: audit logs outlive the cluster for their retention), so it is encrypted with the
+  account's kept-logs KMS key (state-bootstrap), which no environment's destroy removes, not with the
+  stack's key (a destroy schedules that for deletion, and the kept logs would become unreadable); an
   ``import`` block adopts an existing group of that name, kept or re-created by EKS after a destroy;
   without it the next apply of the environment fails with "already exists";
 - the **EKS cluster**: private + public endpoint (public limited to ``public_access_cidrs``), nodes
@@ -42,7 +44,8 @@ key ARN and ``remote_runners``. Exposes ``cluster`` and its ``name``/``version``
 or a destroy run by an admin loses its access half-way), ``discovery_tag``,
 ``security_group_id``, ``private_access_rules``, ``exists_expression`` (HCL: whether the cluster runs already,
 known at plan), ``kubeconfig`` (exec-based, holds no secret), ``imports`` (the log group's import block) and
-``checks`` (``check`` blocks); the stack writes both: Terraform keeps them at the top level.
+``checks`` (``check`` blocks: the kept-logs key, the private endpoint); the stack writes both: Terraform
+keeps them at the top level.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from cdktf_cdktf_provider_aws.data_aws_ec2_instance_type_offerings import DataAw
 from cdktf_cdktf_provider_aws.data_aws_eks_cluster import DataAwsEksCluster
 from cdktf_cdktf_provider_aws.data_aws_eks_clusters import DataAwsEksClusters
 from cdktf_cdktf_provider_aws.data_aws_iam_session_context import DataAwsIamSessionContext
+from cdktf_cdktf_provider_aws.data_aws_ssm_parameters_by_path import DataAwsSsmParametersByPath
 from cdktf_cdktf_provider_aws.ec2_tag import Ec2Tag
 from cdktf_cdktf_provider_aws.eks_access_entry import EksAccessEntry
 from cdktf_cdktf_provider_aws.eks_access_policy_association import EksAccessPolicyAssociation
@@ -120,8 +124,31 @@ class Cluster(Construct):
                           "(if AWS upgraded the cluster by itself, set cluster.version to the version it runs).")
 
         log_group_name = names.derived("cluster_log_group", name)
+        # The group outlives a destroy, so its key must too (DESIGN fact 25): CloudWatch Logs needs the key
+        # events were ingested under to read them, and a destroy schedules the stack's own key for
+        # deletion. The account's kept-logs key (the state-bootstrap stack's, never destroyed) is found
+        # at plan through its SSM parameter (a literal path: read at plan; a missing one is an empty
+        # list, not an error). Missing: refused before the cluster exists; a running cluster keeps the
+        # stack's key with a warning on every plan (an urgent fix must not wait for the bootstrap).
+        kept = DataAwsSsmParametersByPath(self, "kept-logs-key", path=names.KEPT_LOGS_PARAMETER_PATH)
+        bootstrap_fix = ("run `npx cdktf deploy state-bootstrap` (once per account: it creates the key for every "
+                         "environment's region and never destroys it)")
+        kept_words = (f"cluster: the control-plane log group {log_group_name} outlives a destroy for its retention "
+                      f"({config.log_retention_days} days), so its KMS key must too: the account's kept-logs key "
+                      f"(SSM parameter {names.KEPT_LOGS_PARAMETER} in {region}) is missing")
+        kept.lifecycle = TerraformResourceLifecycle(postcondition=[Postcondition(
+            condition=f"${{length(self.names) > 0 || {self.exists_expression}}}",
+            error_message=f"{kept_words}; {bootstrap_fix}, then plan again.")])
+        self.checks: dict[str, dict] = {"kept_logs_key": {"assert": [{
+            "condition": f"${{length({kept.fqn}.names) > 0}}",
+            "error_message": f"{kept_words}, so the group stays encrypted with this environment's key, which a destroy "
+                             f"schedules for deletion (its logs then become unreadable); {bootstrap_fix}; the next "
+                             "apply moves the group to it in place (docs/upgrading.md, Kept logs).",
+        }]}}
+        log_key = Token.as_string(Fn.conditional(Op.gte(Fn.length_of(kept.names), 1),  # (a literal 0 is lost)
+                                                 Fn.nonsensitive(Fn.element(kept.values, 0)), kms_key_arn))
         logs = CloudwatchLogGroup(self, "log-group", name=log_group_name, retention_in_days=config.log_retention_days,
-                                  kms_key_id=kms_key_arn, skip_destroy=True)
+                                  kms_key_id=log_key, skip_destroy=True)
         # EKS re-creates the group from late deliveries after its cluster is deleted (no retention, no
         # KMS), and the group outlives a destroy on purpose (skip_destroy); either way the next apply
         # adopts the existing group instead of failing "already exists". The import runs only when a
@@ -254,7 +281,6 @@ class Cluster(Construct):
             for cidr in config.private_access_cidrs]
         # Terraform Cloud's remote runners are outside every VPC: said at every plan, in the run's output (a
         # check block warns, it never stops a run; its condition is the cluster's planned public access, false).
-        self.checks: dict[str, dict] = {}
         if remote_runners and not config.endpoint_public_access:
             public = f"${{{self.cluster.fqn}.vpc_config[0].endpoint_public_access}}"
             self.checks["private-endpoint"] = {"assert": [{"condition": public,

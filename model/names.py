@@ -63,3 +63,13 @@ def too_long_message(name: str) -> str:
     template, limit = TEMPLATES[LIMITING]
     return (f"is {len(name)} characters; use at most {MAX_NAME_LENGTH}: the IAM role "
             f"{template.replace('{name}', '<name>')} must fit AWS's {limit}-character limit")
+
+
+# Account-wide, per region (the state-bootstrap stack's, stacks/state_bucket.py): the KMS key of the
+# control-plane log groups, which outlive their environments (DESIGN fact 25), and where each
+# environment finds it at plan. Fixed: one per account and region, whatever the environments are named.
+KEPT_LOGS_KEY_ALIAS = "alias/platform/kept-logs"
+KEPT_LOGS_PARAMETER_PATH = "/platform/kept-logs"
+KEPT_LOGS_PARAMETER = f"{KEPT_LOGS_PARAMETER_PATH}/key-arn"
+KEPT_LOG_GROUPS = TEMPLATES["cluster_log_group"][0].format(name="*")
+"""The log groups the kept-logs key serves (its key policy's condition): every environment's control-plane group."""

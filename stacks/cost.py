@@ -89,8 +89,11 @@ def table(docs: dict[str, dict]) -> str:
               f"- **By use**: NAT data {_unit(PRICES['nat_gb'].usd)}/GB processed; CloudWatch Logs (control-plane and "
               f"VPC flow logs{brought}) {_unit(PRICES['logs_ingest'].usd)}/GB ingested and {_unit(PRICES['logs_store'].usd)}"
               "/GB-month kept (365 days by default); KMS requests past 20,000 a month; +$1 a month for each of the "
-              "key's first two rotations. **Not counted**: Karpenter's nodes, their volumes and the load balancers "
-              "workloads create; the state bucket (cents).",
+              "key's first two rotations. **Account-wide, in `state-bootstrap`**: the kept-logs KMS key, "
+              f"{_money(PRICES['kms_key'].usd)} a month per region whatever the number of environments, and a "
+              "destroyed environment's kept control-plane log group, "
+              f"{_unit(PRICES['logs_store'].usd)}/GB-month until its retention ends. **Not counted**: Karpenter's "
+              "nodes, their volumes and the load balancers workloads create; the state bucket (cents).",
               "- Prices: " + ", ".join(sources) + f" ({HOURS_PER_MONTH} hours a month)."]
     return "\n".join(lines)
 

@@ -219,7 +219,8 @@ class PlatformStack(TerraformStack):
 
 def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootstrap_only: bool = False) -> App:
     """An App with one PlatformStack per environment (none when ``bootstrap_only``), plus the
-    ``state-bootstrap`` stack that creates the S3 state bucket(s) those environments' backends name."""
+    ``state-bootstrap`` stack: the S3 state bucket(s) those environments' backends name and, per region,
+    the kept-logs key of their control-plane log groups."""
     from stacks.state_bucket import STACK_NAME, StateBucketStack
 
     app = App(outdir=outdir) if outdir else App()
@@ -227,7 +228,8 @@ def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootst
               for environment, config in (configs.items() if not bootstrap_only else ())}
     buckets = state_buckets(configs)
     wanted = [env for env, config in configs.items() if config.deployer_roles]
-    if buckets or wanted:
+    # every project with environments has one (the kept-logs key), a Terraform Cloud-only one too
+    if configs:
         # the deployer policies come from the environments' JSON (built here, in a scratch app when
         # only the bootstrap is synthesized; to_terraform() costs ~0.1 s a stack)
         with tempfile.TemporaryDirectory(prefix="deployer-") as scratch_dir:
@@ -235,5 +237,6 @@ def build_app(configs: dict[str, StackConfig], outdir: str | None = None, bootst
             deployers = {env: (configs[env], (stacks.get(env) or PlatformStack(scratch, env, config=configs[env]))
                                .to_terraform()) for env in wanted}
         StateBucketStack(app, STACK_NAME, buckets=buckets, deployers=deployers,
+                         log_regions=tuple(sorted({c.region for c in configs.values()})),
                          emulator=EmulatorConfig(enabled=all(c.emulator.enabled for c in configs.values())))
     return app

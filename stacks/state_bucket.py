@@ -7,7 +7,15 @@ SSE with KMS, all public access blocked, bucket-owner-enforced ownership (no ACL
 denying any request without TLS. ``cdktf deploy state-bootstrap`` once per account, then
 ``cdktf deploy dev``.
 
-It also holds what is account-wide rather than per environment: the **Spot service-linked role**
+It also holds what is account-wide rather than per environment, and what must outlive every
+environment (DESIGN fact 25): per region of any environment, the **kept-logs KMS key**
+(``alias/platform/kept-logs``) that encrypts the control-plane log groups ``/aws/eks/<name>/cluster``,
+which a destroy keeps for their retention. CloudWatch Logs needs the key to read what it ingested
+under it, so it must not be the environment's own key (a destroy schedules that for deletion). Rotation
+on, ``prevent_destroy``, its key policy lets CloudWatch Logs of that region use it for those groups
+only; its ARN is published in the SSM parameter ``/platform/kept-logs/key-arn``, where every
+environment's plan finds it (constructs/cluster.py). Built for every project with environments, a
+Terraform Cloud-only one included (it has no state bucket). And the **Spot service-linked role**
 ``AWSServiceRoleForEC2Spot`` (a fresh account has none, and Karpenter's spot launches fail without
 it, DESIGN fact 24). An ``import`` block adopts the role where it exists already (any earlier spot
 request, console or CLI creates it), so the apply never fails "has been taken"; ``prevent_destroy``
@@ -41,6 +49,10 @@ from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnec
 from cdktf_cdktf_provider_aws.iam_policy import IamPolicy
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.ssm_parameter import SsmParameter
 from cdktf_cdktf_provider_aws.iam_service_linked_role import IamServiceLinkedRole
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
@@ -66,6 +78,7 @@ from constructs import Construct
 from constructs.policy import policy_document
 from model import deployer
 from model.permissions import deployer_policy
+from model.names import KEPT_LOG_GROUPS, KEPT_LOGS_KEY_ALIAS, KEPT_LOGS_PARAMETER
 from model.preflight import SPOT_ROLE_PATH, SPOT_SERVICE
 from stacks.config import BOOTSTRAP_STACK, EmulatorConfig, StackConfig, log_bucket_name
 
@@ -91,7 +104,7 @@ STACK_NAME = BOOTSTRAP_STACK
 class StateBucketStack(TerraformStack):
     """Hardened S3 state bucket(s) for the environments' S3 backends, with local state."""
 
-    def __init__(self, scope: Construct, id_: str, *, buckets: dict[str, str],
+    def __init__(self, scope: Construct, id_: str, *, buckets: dict[str, str], log_regions: tuple[str, ...] = (),
                  emulator: EmulatorConfig = EmulatorConfig(),
                  deployers: dict[str, tuple[StackConfig, dict]] | None = None) -> None:
         super().__init__(scope, id_)
@@ -101,7 +114,7 @@ class StateBucketStack(TerraformStack):
         providers: dict[str, AwsProvider] = {}
         extra = emulator.provider_settings()
         deployers = deployers or {}
-        regions = set(buckets.values()) or {config.region for config, _ in deployers.values()}
+        regions = (set(buckets.values()) or {config.region for config, _ in deployers.values()}) | set(log_regions)
         for region in sorted(regions):
             providers[region] = AwsProvider(self, f"aws-{region}", region=region, alias=region,
                                             default_tags=[{"tags": {"ManagedBy": "cdktf", "Purpose": "terraform-state"}}],
@@ -135,6 +148,8 @@ class StateBucketStack(TerraformStack):
             S3BucketLoggingA(self, f"logging-{name}", bucket=bucket.id, provider=provider,
                              target_bucket=logs.id, target_prefix="s3-access/", depends_on=[logs_policy])
             TerraformOutput(self, f"bucket_{_key(name)}", value=bucket.arn)
+        for region in sorted(set(log_regions)):
+            self._kept_logs_key(region, providers[region])
         self._spot_service_linked_role(providers[min(providers)])
         if deployers:
             self._deployer_trust(providers[min(providers)], deployers)
@@ -214,6 +229,31 @@ class StateBucketStack(TerraformStack):
         for i, policy in enumerate(policies, 1):
             IamRolePolicyAttachment(self, f"{id_}-{i}", role=role.name, policy_arn=policy.arn, provider=provider)
         return role
+
+    def _kept_logs_key(self, region: str, provider: AwsProvider) -> None:
+        """The KMS key of every environment's control-plane log group in ``region``, which outlives the
+        environment: never destroyed, found by the environments through its SSM parameter."""
+        account = DataAwsCallerIdentity(self, f"kept-logs-account-{region}", provider=provider)
+        partition = DataAwsPartition(self, f"kept-logs-partition-{region}", provider=provider)
+        arn_prefix = f"arn:{partition.partition}:logs:{region}:{account.account_id}:log-group:"
+        policy = policy_document(self, f"kept-logs-policy-doc-{region}", [
+            {"Sid": "AccountAdministers", "Action": "kms:*", "Resource": "*",
+             "Principal": {"AWS": f"arn:{partition.partition}:iam::{account.account_id}:root"}},
+            {"Sid": "CloudWatchLogsUsesItForControlPlaneLogs",
+             "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
+             "Resource": "*", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+             "Condition": {"StringLike": {"kms:EncryptionContext:aws:logs:arn": f"{arn_prefix}{KEPT_LOG_GROUPS}"}}},
+        ])
+        policy.provider = provider
+        key = KmsKey(self, f"kept-logs-key-{region}", provider=provider, enable_key_rotation=True,
+                     deletion_window_in_days=30, policy=policy.json,
+                     description="Control-plane log groups of the platform's environments, kept after a destroy",
+                     lifecycle={"prevent_destroy": True})
+        KmsAlias(self, f"kept-logs-alias-{region}", name=KEPT_LOGS_KEY_ALIAS, target_key_id=key.key_id,
+                 provider=provider)
+        SsmParameter(self, f"kept-logs-parameter-{region}", name=KEPT_LOGS_PARAMETER, type="String", value=key.arn,
+                     description="ARN of the kept-logs KMS key (state-bootstrap): the environments' plans read it",
+                     provider=provider)
 
     def _spot_service_linked_role(self, provider: AwsProvider) -> None:
         """``AWSServiceRoleForEC2Spot``, adopted where it exists, never destroyed (IAM is global: one

@@ -55,7 +55,13 @@ def test_log_group_exists_before_the_cluster_with_retention(synth):
     doc = synth["prod"]
     (key, group), = [(k, g) for k, g in resources(doc, "aws_cloudwatch_log_group").items() if "cluster_log-group" in k]
     assert group["name"] == "/aws/eks/platform-prod/cluster" and group["retention_in_days"] == 365
-    assert group["kms_key_id"] == "${aws_kms_key.kms-key.arn}"
+    # the account's kept-logs key (state-bootstrap) when it exists; the stack's key only for a running cluster
+    # of an account without it (warned about on every plan)
+    (lookup_id, lookup), = doc["data"]["aws_ssm_parameters_by_path"].items()
+    assert lookup["path"] == "/platform/kept-logs" and set(lookup) == {"//", "path", "lifecycle"}  # literal: at plan
+    found = f"data.aws_ssm_parameters_by_path.{lookup_id}"
+    assert group["kms_key_id"] == (f"${{(length({found}.names) >= 1) ? nonsensitive(element({found}.values, 0)) : "
+                                   "aws_kms_key.kms-key.arn}")
     assert f"aws_cloudwatch_log_group.{key}" in one(doc, "aws_eks_cluster")["depends_on"]
 
 
@@ -231,3 +237,44 @@ def test_a_cloud_environment_without_a_public_endpoint_is_warned_at_every_plan(s
     assert "agent pool" in assertion["error_message"] and "cluster.private_access_cidrs" in assertion["error_message"]
     for stack in ("dev", "prod", "t-alt"):
         assert "private-endpoint" not in synth[stack].get("check", {})
+
+
+def test_a_new_cluster_is_refused_without_the_kept_logs_key_and_a_running_one_warned(synth):
+    """DESIGN fact 25: the kept group's key must outlive the environment. Without the account's kept-logs
+    key a new environment is refused at plan; a running one is warned about (it keeps its key)."""
+    doc = synth["prod"]
+    (lookup,) = doc["data"]["aws_ssm_parameters_by_path"].values()
+    (refusal,) = lookup["lifecycle"]["postcondition"]
+    assert refusal["condition"].startswith("${length(self.names) > 0 || contains(data.aws_eks_clusters.")
+    assert "npx cdktf deploy state-bootstrap" in refusal["error_message"]
+    warning = doc["check"]["kept_logs_key"]["assert"][0]
+    assert "which a destroy schedules for deletion" in warning["error_message"]
+
+
+def test_the_kept_logs_key_lives_in_the_bootstrap_never_destroyed_for_every_region(synth):
+    boot = synth["state-bootstrap"]
+    keys = resources(boot, "aws_kms_key")
+    kept = {k: v for k, v in keys.items() if k.startswith("kept-logs-key-")}
+    assert sorted(kept) == ["kept-logs-key-us-west-2"]  # dev and prod: one region, one key
+    (key,) = kept.values()
+    assert key["lifecycle"] == {"prevent_destroy": True} and key["enable_key_rotation"] is True
+    (alias,) = resources(boot, "aws_kms_alias").values()
+    assert alias["name"] == "alias/platform/kept-logs"
+    (parameter,) = resources(boot, "aws_ssm_parameter").values()
+    assert parameter["name"] == "/platform/kept-logs/key-arn" and parameter["type"] == "String"
+    assert parameter["value"].startswith("${aws_kms_key.kept-logs-key-us-west-2")
+
+
+def test_a_terraform_cloud_only_project_gets_the_bootstrap_stack_for_its_kept_logs_key(tmp_path):
+    """No state bucket to create, but the kept-logs key (and the Spot role) are still the account's."""
+    import json as _json
+
+    from stacks.config import ENVIRONMENTS_DIR, load_config
+    from stacks.platform import build_app
+    from stacks.state_bucket import STACK_NAME
+
+    config = load_config(ENVIRONMENTS_DIR / "examples" / "tfc.yaml")
+    build_app({"tfc": config}, outdir=str(tmp_path), bootstrap_only=True).synth()
+    doc = _json.loads((tmp_path / "stacks" / STACK_NAME / "cdk.tf.json").read_text())
+    assert "aws_s3_bucket" not in doc["resource"]
+    assert [v["name"] for v in doc["resource"]["aws_kms_alias"].values()] == ["alias/platform/kept-logs"]

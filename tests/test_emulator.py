@@ -28,8 +28,9 @@ c. ``test_s3_backend_and_lock``: state in the emulator's S3 with Terraform's nat
 d. ``test_kubernetes_upgrade``: the stack one Kubernetes minor below tests/environments/emulator.yaml's
    version, a refused two-minor jump, then one-minor steps up to one above it; every step's plan
    updates the cluster, node group and add-ons in place (nothing replaced), converges, re-plans clean.
-e. ``test_log_group_after_destroy``: apply, destroy, the control-plane log group re-created the way
-   EKS does after a destroy, apply again: imported, converged (retention, KMS), re-plan clean.
+e. ``test_log_group_after_destroy``: apply, an older environment's group moved onto the kept-logs key
+   in place, destroy: the kept group stays readable (its key is the account's); the group re-created
+   the way EKS does after a destroy, apply again: imported, converged (retention, KMS), re-plan clean.
 
 f. ``test_existing_network``: a network team's VPC (private subnets in three zones routed to a transit
    gateway, their tags only); each plan-time refusal of ``network.existing`` in its bad state, then the
@@ -57,7 +58,7 @@ import pytest
 from tests.emulator.inventory import counts, expected_counts, inventory, nonempty, retained
 from tests.emulator.leftovers import assert_swept, create_leftovers
 from model import permissions
-from tests.emulator.server import ACCOUNT_ID, REGION, Emulator, bootstrapped, raised_quota
+from tests.emulator.server import ACCOUNT_ID, REGION, Emulator, bootstrapped, kept_logs_key, raised_quota
 from tests.emulator.tfrun import TerraformRun, run
 from tests.tf import Terraform, available_providers, strip_unavailable
 from tests.progress import progress
@@ -896,19 +897,37 @@ def control_plane_log_group(doc: dict) -> tuple[str, dict]:
     return found[0]
 
 
-def test_log_group_after_destroy(fresh, stack, tmp_path):
-    """DESIGN fact 14: after a destroy EKS re-creates ``/aws/eks/<name>/cluster`` (the control plane
-    still logs while it is deleted), without retention or KMS, and a plain re-apply then fails with
-    ``ResourceAlreadyExistsException``. The stack keeps the group (``skip_destroy``) and adopts an
-    existing one (an ``import`` block keyed on a data source). Here: apply, destroy (the group is
-    kept), replace it by the group EKS would leave, apply again: the plan imports it and updates it
-    in place, the apply converges (retention and KMS key back), the next plan is clean.
+def _put_event(emu: Emulator, group: str, stream: str, message: str) -> None:
+    """One event, as EKS delivers the control plane's logs (PutLogEvents under the group's current key)."""
+    logs = emu.client("logs")
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": message}])
 
-    The first apply targets the log group (and what it needs: the KMS key): the destroy then leaves
+
+def _events(emu: Emulator, group: str, stream: str) -> list[str]:
+    return [e["message"] for e in emu.client("logs").get_log_events(logGroupName=group, logStreamName=stream)["events"]]
+
+
+def test_log_group_after_destroy(fresh, stack, tmp_path):
+    """DESIGN facts 14 and 25. The group outlives a destroy (``skip_destroy``) and must stay readable:
+    CloudWatch Logs needs the key each event was ingested under (the emulator refuses, as AWS does, a
+    read under a key disabled or pending deletion), so the group uses the account's kept-logs key
+    (state-bootstrap), not the stack's key, which the destroy schedules for deletion. And after a
+    destroy EKS re-creates ``/aws/eks/<name>/cluster`` (the control plane still logs while it is
+    deleted), without retention or KMS, which a plain re-apply would fail on
+    (``ResourceAlreadyExistsException``); an ``import`` block adopts it.
+
+    Here: apply; an environment from before the kept-logs key is made by moving the group onto the
+    stack's key, with an event under it; the next plan moves it back in place (the upgrade of an
+    existing environment, docs/upgrading.md), an event after that; destroy (the group is kept): the
+    events after the move are readable as they are, those from before after the documented recovery
+    of the old key (cancel its deletion, enable it). Then the group replaced by the one EKS would
+    leave, apply again: imported, updated in place (retention, the kept-logs key), re-plan clean.
+
+    The first apply targets the log group (and what it needs: the KMS keys): the destroy then leaves
     exactly what a full destroy leaves (an empty state, the kept group, a key pending deletion) in
-    a third of the time; rung a destroys the whole stack and checks the group is kept. The
-    fresh-account half (nothing to import: the apply creates it) and the no-op once the group is in
-    state are rung a's apply and re-plan."""
+    a third of the time; rung a destroys the whole stack and checks the group is kept."""
     started = time.monotonic()
     address, config = control_plane_log_group(stack)
     name = config["name"]
@@ -916,8 +935,39 @@ def test_log_group_after_destroy(fresh, stack, tmp_path):
     tf.run("init", *TF_FLAGS, label="e: init", timeout=180)
     run(tf, "apply", "-auto-approve", f"-target={address}", *TF_FLAGS, label="e: apply (log group)",
         timeout=APPLY_TIMEOUT)
+    logs, kms = fresh.client("logs"), fresh.client("kms")
+    kept = kept_logs_key(fresh)
+
+    # an environment applied before the kept-logs key: its group on the stack's own key
+    (own_key,) = [k["KeyArn"] for k in kms.list_keys()["Keys"] if k["KeyArn"] != kept
+                  and kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"]  # the stack's
+    logs.associate_kms_key(logGroupName=name, kmsKeyId=own_key)
+    _put_event(fresh, name, "before-the-move", "audit: under the stack's key")
+    run(tf, "plan", "-out=step.tfplan", f"-target={address}", *TF_FLAGS,
+        label="e: plan of an environment from before the kept-logs key", timeout=PLAN_TIMEOUT)
+    shown = json.loads(tf.run("show", "-json", "step.tfplan", label="e: show the move", timeout=120).stdout)
+    changed = {rc["address"]: rc["change"]["actions"] for rc in shown.get("resource_changes", [])
+               if rc["mode"] == "managed" and rc["change"]["actions"] != ["no-op"]}
+    assert changed == {address: ["update"]}, f"the move must update only the log group, in place: {changed}"
+    moved = [rc for rc in shown["resource_changes"] if rc["address"] == address]
+    after = moved[0]["change"]["after"]
+    assert after["kms_key_id"] == kept, f"the group must move to the kept-logs key {kept}: {after['kms_key_id']}"
+    run(tf, "apply", *TF_FLAGS, "step.tfplan", label="e: apply (the move)", timeout=APPLY_TIMEOUT)
+    _put_event(fresh, name, "after-the-move", "audit: under the kept-logs key")
+
     run(tf, "destroy", "-auto-approve", *TF_FLAGS, label="e: destroy", timeout=DESTROY_TIMEOUT)
     assert_destroyed(fresh, "e: after destroy", stack)
+    assert _events(fresh, name, "after-the-move") == ["audit: under the kept-logs key"]
+    with pytest.raises(Exception) as refused:
+        _events(fresh, name, "before-the-move")
+    assert "AccessDeniedException" in str(refused.value) and "PendingDeletion" in str(refused.value), refused.value
+    # docs/upgrading.md, Kept logs: what was ingested before the move needs the old key back
+    kms.cancel_key_deletion(KeyId=own_key.split("/")[-1])
+    kms.enable_key(KeyId=own_key.split("/")[-1])
+    assert _events(fresh, name, "before-the-move") == ["audit: under the stack's key"]
+    kms.schedule_key_deletion(KeyId=own_key.split("/")[-1], PendingWindowInDays=30)  # once its retention passed
+    log(f"e: {name} readable after the destroy (kept-logs key); events from before the move after the old "
+        "key's recovery")
 
     logs = fresh.client("logs")
     if [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]:
@@ -942,7 +992,7 @@ def test_log_group_after_destroy(fresh, stack, tmp_path):
     (group,) = [g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
     assert group.get("retentionInDays") == config["retention_in_days"], group
     key_id = group.get("kmsKeyId")
-    assert key_id, f"{name} has no KMS key after the apply: {group}"
+    assert key_id == kept, f"{name} is not encrypted with the kept-logs key {kept} after the apply: {group}"
     state = fresh.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"]
     assert state == "Enabled", f"{name} is encrypted with {key_id}, which is {state}"
     log(f"e: {name}: retention {group['retentionInDays']} days, KMS key {key_id} ({state})")

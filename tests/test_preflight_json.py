@@ -98,7 +98,7 @@ def test_the_controller_nodes_must_fit_their_on_demand_quota(env_json):
 
 def test_pool_warnings_are_check_blocks_by_pool_capacity_type_and_quota(env_json):
     assert sorted(env_json["check"]) == [
-        "controller_nodes_replacement", "controller_nodes_update", "nodepool_gpu_on-demand_L-DB2E81BA", "nodepool_stateful_on-demand_L-1216C47A",
+        "controller_nodes_replacement", "controller_nodes_update", "kept_logs_key", "nodepool_gpu_on-demand_L-DB2E81BA", "nodepool_stateful_on-demand_L-1216C47A",
         "nodepool_stateless_on-demand_L-1216C47A", "nodepool_stateless_spot_L-34B43A08", "spot_service_linked_role"]
     gpu = env_json["check"]["nodepool_gpu_on-demand_L-DB2E81BA"]["assert"][0]
     assert gpu["condition"].endswith(".value >= 4}")
@@ -111,7 +111,7 @@ def test_without_quota_and_spot_role_reads_only_the_zone_check_remains(synth):
     doc = synth["t-alt"]  # preflight.quotas: false, preflight.spot_role: false
     assert "spot" in doc_pool_capacity_types(doc)
     assert {key.split(".")[0] for key in preflight_data(doc)} == {"aws_availability_zones"}
-    assert "check" not in doc
+    assert list(doc["check"]) == ["kept_logs_key"]  # the cluster layer's, not the preflight's
 
 
 def doc_pool_capacity_types(doc: dict) -> str:

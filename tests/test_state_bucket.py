@@ -82,7 +82,8 @@ def emulator_bootstrap(tmp_path_factory) -> dict:
 
     outdir = tmp_path_factory.mktemp("bootstrap-synth")
     app = App(outdir=str(outdir))
-    StateBucketStack(app, STACK_NAME, buckets={EMULATOR_BUCKET: "us-east-1"}, emulator=EmulatorConfig(enabled=True))
+    StateBucketStack(app, STACK_NAME, buckets={EMULATOR_BUCKET: "us-east-1"}, log_regions=("us-east-1",),
+                     emulator=EmulatorConfig(enabled=True))
     app.synth()
     return json.loads((outdir / "stacks" / STACK_NAME / "cdk.tf.json").read_text())
 
@@ -115,6 +116,14 @@ def test_state_bootstrap_applies_to_the_emulator_and_keeps_state_outside_cdktf_o
     policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["DenyInsecureTransport"]
     assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]["TargetBucket"] == f"{bucket}-logs"
+    # the kept-logs key, found by the environments through its parameter (constructs/cluster.py)
+    from model.names import KEPT_LOGS_KEY_ALIAS, KEPT_LOGS_PARAMETER
+
+    kms = emulator.client("kms")
+    arn = emulator.client("ssm").get_parameter(Name=KEPT_LOGS_PARAMETER)["Parameter"]["Value"]
+    meta = kms.describe_key(KeyId=KEPT_LOGS_KEY_ALIAS)["KeyMetadata"]
+    assert meta["Arn"] == arn and meta["KeyState"] == "Enabled"
+    assert kms.get_key_rotation_status(KeyId=meta["KeyId"])["KeyRotationEnabled"] is True
     # a fresh account gets the Spot service-linked role (the re-plan above was clean with it)
     assert [r["RoleName"] for r in emulator.client("iam").list_roles(
         PathPrefix="/aws-service-role/spot.amazonaws.com/")["Roles"]] == ["AWSServiceRoleForspot"]  # moto's name

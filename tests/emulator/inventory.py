@@ -3,7 +3,8 @@
 ``inventory`` lists, per kind, the ids of every resource a stack like ours can create, leaving out
 what the emulator itself provides or the account holds for every stack (the default VPC with its
 subnets/route table/IGW/SG, AWS-managed IAM policies, service-linked roles, ``alias/aws/*`` KMS aliases
-and the AWS-managed keys they name, KMS keys already pending deletion, deleted NATs).
+and the AWS-managed keys they name, the state-bootstrap's kept-logs key and alias, KMS keys already
+pending deletion, deleted NATs).
 Ids are the ones ``terraform import`` takes (node groups, access entries and add-ons as
 ``cluster:name``, Pod Identity associations as ``cluster,association id``). ``expected_counts`` derives from a Terraform JSON document how many of each kind a clean apply
 must leave, so duplicates (an interrupted apply re-creating a VPC) show up as a count mismatch;
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from model.names import KEPT_LOGS_KEY_ALIAS
 from tests.emulator.server import HARNESS_PATH, Emulator
 
 
@@ -83,9 +85,12 @@ def inventory(emu: Emulator) -> dict[str, list[str]]:
     aliases = _pages(kms, "list_aliases", "Aliases")
     # AWS-managed keys (alias/aws/ebs, ...) are created by their service on first use, as in AWS
     aws_managed = {a.get("TargetKeyId") for a in aliases if a["AliasName"].startswith("alias/aws/")}
-    found["kms_keys"] = [k for k in keys if k not in aws_managed
+    # the kept-logs key is the account's (the state-bootstrap stack's), never an environment's
+    account_wide = {a.get("TargetKeyId") for a in aliases if a["AliasName"] == KEPT_LOGS_KEY_ALIAS}
+    found["kms_keys"] = [k for k in keys if k not in aws_managed | account_wide
                          and kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] != "PendingDeletion"]
-    found["kms_aliases"] = [a["AliasName"] for a in aliases if not a["AliasName"].startswith("alias/aws/")]
+    found["kms_aliases"] = [a["AliasName"] for a in aliases if not a["AliasName"].startswith("alias/aws/")
+                            and a["AliasName"] != KEPT_LOGS_KEY_ALIAS]
 
     found["log_groups"] = [g["logGroupName"] for g in
                            _pages(emu.client("logs"), "describe_log_groups", "logGroups")]

@@ -229,9 +229,24 @@ def start(log_dir: Path, *, patched: bool = True) -> Emulator:
 
 def bootstrapped(emu: Emulator) -> Emulator:
     """What the once-per-account state-bootstrap stack leaves in an account that every environment's
-    preflight wants: the Spot service-linked role (stacks/state_bucket.py)."""
+    plan wants (stacks/state_bucket.py): the Spot service-linked role, and in the emulator's region
+    the kept-logs KMS key with its alias and the SSM parameter that names it (the environments'
+    control-plane log groups are encrypted with it)."""
+    from model.names import KEPT_LOGS_KEY_ALIAS, KEPT_LOGS_PARAMETER
+
     emu.client("iam").create_service_linked_role(AWSServiceName="spot.amazonaws.com")
+    kms = emu.client("kms")
+    key = kms.create_key(Description="Control-plane log groups of the platform's environments, kept after a destroy")
+    kms.create_alias(AliasName=KEPT_LOGS_KEY_ALIAS, TargetKeyId=key["KeyMetadata"]["KeyId"])
+    emu.client("ssm").put_parameter(Name=KEPT_LOGS_PARAMETER, Type="String", Value=key["KeyMetadata"]["Arn"])
     return emu
+
+
+def kept_logs_key(emu: Emulator) -> str:
+    """The ARN of the account's kept-logs key (``bootstrapped``)."""
+    from model.names import KEPT_LOGS_PARAMETER
+
+    return emu.client("ssm").get_parameter(Name=KEPT_LOGS_PARAMETER)["Parameter"]["Value"]
 
 
 STANDARD_ON_DEMAND = "L-1216C47A"
