@@ -24,6 +24,10 @@ With ``pod_identity`` also the **eks-pod-identity-agent** add-on (pinned like th
 every node, tolerating every taint, so on the controller nodes too), which the EBS CSI add-on and every
 in-cluster resource wait for.
 
+A plan-time guard reads the running vpc-cni (where the cluster and its node group run) and refuses a
+version more than one minor above it, naming the minors to step through, or below it: EKS refuses
+such an update half-way through the apply.
+
 Every add-on waits for the controller node group (CoreDNS and the EBS CSI controller need a node to
 become ACTIVE). The Kubernetes and Helm resources also depend on the network's ``egress`` and the
 node group, so a destroy removes them while the cluster can still be reached and act.
@@ -41,6 +45,9 @@ from __future__ import annotations
 
 import json
 
+from cdktf import Postcondition, TerraformResourceLifecycle, Token
+from cdktf_cdktf_provider_aws.data_aws_eks_addon import DataAwsEksAddon
+from cdktf_cdktf_provider_aws.data_aws_eks_node_groups import DataAwsEksNodeGroups
 from cdktf_cdktf_provider_aws.eks_addon import EksAddon
 from cdktf_cdktf_provider_helm.release import Release
 from cdktf_cdktf_provider_kubernetes.storage_class_v1 import StorageClassV1
@@ -51,8 +58,8 @@ from constructs.iam import Iam, ServiceAccountRole
 from constructs.network import Network
 from model import names
 from model.tags import VOLUME_CLUSTER_TAG
-from model.versions import (NVIDIA_DEVICE_PLUGIN_REPOSITORY, NVIDIA_DEVICE_PLUGIN_VERSION, POD_IDENTITY_AGENT,
-                            installed_addons)
+from model.versions import (NVIDIA_DEVICE_PLUGIN_REPOSITORY, NVIDIA_DEVICE_PLUGIN_VERSION, POD_IDENTITY_AGENT, addon_rank,
+                            addon_rank_hcl, installed_addons, vpc_cni_minor)
 from model.cluster import CONTROLLER_LABEL, CONTROLLER_TOLERATION
 from model.karpenter import pod_credentials_annotations, to_yaml
 
@@ -63,6 +70,10 @@ ON_CONTROLLER_NODES = {"nodeSelector": dict(CONTROLLER_LABEL), "tolerations": [d
 
 def addon_configuration(addon: str, cluster_name: str | None = None, pod_credentials: str = "irsa") -> dict | None:
     """The add-on's ``configuration_values`` (EKS validates them against the add-on's schema), or None.
+
+    vpc-cni gets none: its schema's ``env`` takes no ``CLUSTER_NAME`` (``additionalProperties: false``;
+    tests/fixtures/vpc-cni/), so the CNI's leaked interfaces may carry no cluster tag, and the sweep
+    also finds them by the node they were made for (``model.teardown``).
 
     The EBS CSI controller tags every volume it creates ``Cluster=<name>`` (``controller.extraVolumeTags``),
     the identity tag every resource of the stack carries: its own ``ebs.csi.aws.com/cluster=true`` does not
@@ -113,6 +124,7 @@ class Addons(Construct):
         self.ebs_csi_credentials: list[Construct] = ebs.credentials
         pod_credentials = "pod_identity" if pod_identity else "irsa"
 
+        self._vpc_cni_steps(name, cluster, versions["vpc-cni"])
         self.addons: dict[str, EksAddon] = {}
         for addon in installed_addons(pod_identity):
             settings = addon_configuration(addon, name, pod_credentials)
@@ -150,3 +162,35 @@ class Addons(Construct):
                 values=[to_yaml(device_plugin_values())], wait=True, atomic=True, cleanup_on_fail=True,
                 depends_on=self.in_cluster,
             )
+
+    def _vpc_cni_steps(self, name: str, cluster: Cluster, target: str) -> None:
+        """Refuse at plan a vpc-cni version more than one minor above what runs, or below it: EKS refuses
+        the update half-way through the apply ("Updating VPC-CNI can only go up or down 1 minor version at
+        a time", terraform-aws-eks#2749; the platform never moves an add-on down). The running version is
+        read only where the cluster and its controller node group exist (the add-ons are created right
+        after the group, so a first apply, or one interrupted before, reads nothing)."""
+        groups = DataAwsEksNodeGroups(self, "running-node-groups", cluster_name=name,
+                                      count=Token.as_number(f"${{{cluster.exists_expression} ? 1 : 0}}"))
+        ours = (f'[for n in flatten(data.aws_eks_node_groups.{groups.friendly_unique_id}[*].names) : n '
+                f'if startswith(n, "{names.CONTROLLER_NODE_GROUP_PREFIX}")]')
+        running = DataAwsEksAddon(self, "running-vpc-cni", cluster_name=name, addon_name="vpc-cni",
+                                  count=Token.as_number(f"${{length({ours}) > 0 ? 1 : 0}}"))
+        target_minor = vpc_cni_minor(target)
+        minor = 'tonumber(split(".", self.addon_version)[1])'
+        steps = f'join(", then ", [for m in range({minor} + 1, {target_minor}) : "v1.${{m}}"])'
+        fix = ("(aws eks describe-addon-versions --addon-name vpc-cni --kubernetes-version <cluster.version> lists "
+               "the builds of each)")
+        running.lifecycle = TerraformResourceLifecycle(postcondition=[
+            Postcondition(
+                condition=f"${{{target_minor} <= {minor} + 1}}",
+                error_message=f"cluster.addon_versions: vpc-cni {target} is more than one minor version above the "
+                              f"running ${{self.addon_version}}, and EKS moves vpc-cni one minor version at a time "
+                              f"(the update would fail half-way through the apply). Set cluster.addon_versions."
+                              f"vpc-cni to the latest build of ${{{steps}}} in turn, one apply each {fix}, then "
+                              "remove it to reach the platform's pin."),
+            Postcondition(
+                condition=f"${{{addon_rank(target)} >= {addon_rank_hcl('self.addon_version')}}}",
+                error_message=f"cluster.addon_versions: vpc-cni {target} is below the running ${{self.addon_version}}: "
+                              "the platform never moves an add-on down. Set cluster.addon_versions.vpc-cni to "
+                              "${self.addon_version} (or a newer build), then plan again."),
+        ])

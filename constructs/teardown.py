@@ -6,7 +6,9 @@ security group ``k8s-elb-<lb name>`` with an ingress rule on the cluster securit
 NLB/ALB (the AWS Load Balancer Controller: tags ``elbv2.k8s.aws/cluster=<name>``,
 ``service.k8s.aws/stack``, ``service.k8s.aws/resource``; security groups ``k8s-<ns>-<svc>-<hash>`` and
 ``k8s-traffic-<cluster>-<hash>``, target groups ``k8s-...``); the VPC CNI sometimes leaks interfaces
-(``cluster.k8s.amazonaws.com/name=<name>``, status ``available``). Left in place they make the
+(status ``available``, tagged ``node.k8s.amazonaws.com/instance_id=<node>``, and
+``cluster.k8s.amazonaws.com/name=<name>`` only where the CNI's ``CLUSTER_NAME`` is set, which the EKS
+add-on's configuration schema does not take: an untagged one is this cluster's when its node is). Left in place they make the
 subnets, the internet gateway and the VPC undeletable (``DependencyViolation``) after the cluster is
 gone. eksctl's ``delete cluster`` handles them the same way (``pkg/elb/cleanup.go``).
 

@@ -43,10 +43,24 @@ left_cluster_group() {  # EKS deletes its cluster security group with the cluste
   aws_text ec2 describe-security-groups --filters "Name=vpc-id,Values=$VPC" "Name=tag:aws:eks:cluster-name,Values=$CLUSTER" \
     --query "SecurityGroups[?starts_with(GroupName, 'eks-cluster-sg-$CLUSTER-')].GroupId"
 }
+# The VPC CNI's interfaces left 'available' in the VPC. The CNI tags its interfaces
+# node.k8s.amazonaws.com/instance_id=<node> always, cluster.k8s.amazonaws.com/name=<cluster> only when its
+# CLUSTER_NAME is set (EKS's vpc-cni add-on takes no CLUSTER_NAME): an untagged one is this cluster's when
+# the node it was made for is (instances stay listed about an hour after they terminate).
 leaked_interfaces() {
   aws_text ec2 describe-network-interfaces \
     --filters "Name=vpc-id,Values=$VPC" "Name=tag:cluster.k8s.amazonaws.com/name,Values=$CLUSTER" \
     --query "NetworkInterfaces[?Status=='available'].NetworkInterfaceId"
+  untagged=$(aws --region "$REGION" --output text ec2 describe-network-interfaces \
+    --filters "Name=vpc-id,Values=$VPC" "Name=tag-key,Values=node.k8s.amazonaws.com/instance_id" \
+    --query "NetworkInterfaces[?Status=='available' && !(Tags[?Key=='cluster.k8s.amazonaws.com/name'])].[NetworkInterfaceId, Tags[?Key=='node.k8s.amazonaws.com/instance_id'] | [0].Value]")
+  nodes=$(printf '%s\n' "$untagged" | awk 'NF == 2 { print $2 }' | sort -u | paste -sd, -)
+  [ -n "$nodes" ] || return 0
+  ours=" $(aws_text ec2 describe-instances --filters "Name=instance-id,Values=$nodes" \
+    "Name=tag:kubernetes.io/cluster/$CLUSTER,Values=owned" --query 'Reservations[].Instances[].InstanceId' | tr '\n' ' ') "
+  printf '%s\n' "$untagged" | while read -r eni node; do
+    case "$ours" in *" $node "*) echo "$eni" ;; esac
+  done
 }
 count() { set -- $*; echo $#; }
 # Each aws and kubectl call re-reads the credentials (environment, profile, SSO cache), so a session

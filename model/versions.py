@@ -354,6 +354,26 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
 }
 
 
+def vpc_cni_minor(version: str) -> int:
+    """``v1.22.4-eksbuild.3`` -> 22 (EKS moves vpc-cni one minor at a time: terraform-aws-eks#2749)."""
+    return int(version.lstrip("v").split(".")[1])
+
+
+def addon_rank(version: str) -> int:
+    """A number that orders EKS add-on versions ``vX.Y.Z-eksbuild.N`` (``vpc_cni_rank_hcl`` is its HCL twin)."""
+    major, minor, patch_build = version.lstrip("v").split(".", 2)
+    patch, build = patch_build.split("-eksbuild.")
+    return ((int(major) * 1000 + int(minor)) * 1000 + int(patch)) * 1000 + int(build)
+
+
+def addon_rank_hcl(expression: str) -> str:
+    """HCL: ``addon_rank`` of the version the HCL ``expression`` holds (``v1.22.4-eksbuild.3`` splits on "."
+    into v1, 22, 4-eksbuild, 3)."""
+    part = f'split(".", {expression})'
+    return (f'(((tonumber(trimprefix({part}[0], "v")) * 1000 + tonumber({part}[1])) * 1000 '
+            f'+ tonumber(split("-", {part}[2])[0])) * 1000 + tonumber({part}[3]))')
+
+
 def addon_versions(k8s: str, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """``{add-on: version}`` for Kubernetes ``k8s`` with ``overrides`` applied (``missing_addon_pins``
     names what a minor without pins lacks; the config guard refuses that)."""

@@ -145,3 +145,11 @@ def test_pod_identity_installs_the_pinned_agent_on_every_node_and_the_ebs_driver
         assert "eks-pod-identity-agent" not in irsa
         assert irsa["aws-ebs-csi-driver"]["service_account_role_arn"].startswith("${aws_iam_role.")
         assert "podAnnotations" not in json.loads(irsa["aws-ebs-csi-driver"]["configuration_values"])["controller"]
+
+
+def test_addon_ranks_order_eks_builds_as_eks_does():
+    from model.versions import addon_rank
+
+    ordered = ["v1.19.6-eksbuild.7", "v1.20.1-eksbuild.3", "v1.20.1-eksbuild.12", "v1.20.10-eksbuild.1",
+               "v1.22.4-eksbuild.3", "v1.23.1-eksbuild.1"]
+    assert sorted(ordered, key=addon_rank) == ordered

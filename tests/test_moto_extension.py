@@ -931,3 +931,18 @@ def test_stock_moto_reads_events_under_a_key_pending_deletion_and_lists_no_local
     assert _read(stock, "/aws/eks/stock-kept/cluster") == ["audit event"], "moto now refuses: drop logs_kms_reads"
     types = {z["ZoneType"] for z in stock.client("ec2").describe_availability_zones()["AvailabilityZones"]}
     assert types == {"availability-zone"}, "moto now lists Local Zones: drop local_zones"
+
+
+def test_vpc_cni_moves_one_minor_version_at_a_time(plus):
+    """EKS: "Updating VPC-CNI can only go up or down 1 minor version at a time" (terraform-aws-eks#2749)."""
+    eks = plus.client("eks")
+    _, subnets = network(plus)
+    cluster(plus, "cni-steps", subnets, version="1.33")
+    eks.create_addon(clusterName="cni-steps", addonName="vpc-cni", addonVersion="v1.20.1-eksbuild.3")
+    with pytest.raises(ClientError) as exc:
+        eks.update_addon(clusterName="cni-steps", addonName="vpc-cni", addonVersion="v1.22.4-eksbuild.3")
+    assert code(exc) == "InvalidParameterException" and "1 minor version at a time" in str(exc.value)
+    eks.delete_addon(clusterName="cni-steps", addonName="vpc-cni")
+    eks.create_addon(clusterName="cni-steps", addonName="vpc-cni", addonVersion="v1.22.4-eksbuild.3")
+    eks.update_addon(clusterName="cni-steps", addonName="vpc-cni", addonVersion="v1.23.1-eksbuild.1")  # one up
+    assert eks.describe_addon(clusterName="cni-steps", addonName="vpc-cni")["addon"]["addonVersion"] == "v1.23.1-eksbuild.1"

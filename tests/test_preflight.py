@@ -235,3 +235,52 @@ def test_a_zone_without_eks_control_planes_and_too_big_controllers_are_refused(w
     # node group's offering check (constructs/cluster.py) refuses too
     assert "cluster.node_instance_type: m6i.4xlarge is not offered in us-east-1e" in run
     assert len(run.errors) == 3, run.errors
+
+
+# ----------------------------------------------------------------------------- vpc-cni steps (constructs/addons.py)
+
+
+def running_cluster_with_vpc_cni(emu: Emulator, version: str) -> None:
+    """The emulator stack's cluster as an older environment runs it: its controller node group and vpc-cni
+    at ``version`` (the emulator refuses, as EKS does, an update of more than one minor)."""
+    ec2, eks = emu.client("ec2"), emu.client("eks")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")
+               ["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+    eks.create_cluster(name="platform-emu", version="1.35", roleArn="arn:aws:iam::123456789012:role/platform-emu-cluster",
+                       resourcesVpcConfig={"subnetIds": subnets})
+    eks.create_nodegroup(clusterName="platform-emu", nodegroupName="karpenter-controllers-20261204000000000000000001",
+                         subnets=subnets, nodeRole="arn:aws:iam::123456789012:role/platform-emu-controller-node")
+    eks.create_addon(clusterName="platform-emu", addonName="vpc-cni", addonVersion=version)
+
+
+def test_a_vpc_cni_jump_of_two_minors_is_refused_at_plan_naming_the_step(workdirs, account):
+    """terraform-aws-eks#2749: the pin (v1.22) two minors above what runs (v1.20) would fail half-way
+    through the apply; the plan names the minor to set in cluster.addon_versions first."""
+    bootstrapped(account)
+    raised_quota(account)
+    running_cluster_with_vpc_cni(account, "v1.20.1-eksbuild.3")
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 1, run.text[-3000:]
+    assert ("cluster.addon_versions: vpc-cni v1.22.4-eksbuild.3 is more than one minor version above the running "
+            "v1.20.1-eksbuild.3") in run
+    assert "Set cluster.addon_versions.vpc-cni to the latest build of v1.21 in turn, one apply each" in run
+    assert len(run.errors) == 1, run.errors
+
+
+def test_a_vpc_cni_below_the_running_one_is_refused_at_plan(workdirs, account):
+    bootstrapped(account)
+    raised_quota(account)
+    running_cluster_with_vpc_cni(account, "v1.23.1-eksbuild.1")
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert run.code == 1, run.text[-3000:]
+    assert "vpc-cni v1.22.4-eksbuild.3 is below the running v1.23.1-eksbuild.1" in run
+    assert "Set cluster.addon_versions.vpc-cni to v1.23.1-eksbuild.1 (or a newer build)" in run
+
+
+def test_a_running_vpc_cni_at_the_pin_is_not_refused(workdirs, account):
+    bootstrapped(account)
+    raised_quota(account)
+    running_cluster_with_vpc_cni(account, "v1.22.4-eksbuild.3")  # the pin itself: nothing to step
+    run = Plan(workdirs[EMULATOR], "plan")
+    assert not [e for e in run.errors if "vpc-cni" in e], run.text[-3000:]

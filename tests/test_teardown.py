@@ -229,3 +229,51 @@ def test_docs_destroy_lists_the_permission_of_every_aws_call_the_destroy_makes()
         if f"`{name}`" not in documented and f"`{service}:{name}`" not in documented and name not in documented:
             missing.append(f"{service} {command} ({name})")
     assert not missing, f"docs/destroy.md does not list the permission of: {missing}"
+
+
+# the VPC CNI's interfaces, as EC2 answers the sweep's two reads (cluster tag; node tag only) and the
+# instances of this cluster among their nodes
+CNI_AWS = r"""#!/bin/sh
+printf "%s\n" "aws $*" >> "$FAKE/calls"
+case "$*" in
+  *"describe-network-interfaces"*"tag:cluster.k8s.amazonaws.com/name"*) echo "eni-tagged" ;;
+  *"describe-network-interfaces"*"tag-key,Values=node.k8s.amazonaws.com/instance_id"*)
+    printf 'eni-ours\ti-0ours\neni-theirs\ti-0theirs\n' ;;
+  *"describe-instances"*"tag:kubernetes.io/cluster/platform-dev,Values=owned"*) echo "i-0ours" ;;
+esac
+exit 0
+"""
+
+
+def test_leaked_interfaces_without_the_cluster_tag_are_found_by_their_node(fake):
+    """The CNI writes ``cluster.k8s.amazonaws.com/name`` only with CLUSTER_NAME set, which EKS's vpc-cni
+    add-on schema does not take (tests/fixtures/vpc-cni/); ``node.k8s.amazonaws.com/instance_id`` it
+    writes always. An untagged interface is this cluster's when its node is, never otherwise."""
+    from model.teardown import FIND
+
+    (fake / "bin" / "aws").write_text(CNI_AWS)
+    proc, calls = run(FIND + "\nleaked_interfaces\n", fake)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["eni-tagged", "eni-ours"], (proc.stdout, calls)
+    (instances,) = [c for c in calls if "describe-instances" in c]
+    assert "Name=instance-id,Values=i-0ours,i-0theirs" in instances, instances
+
+
+def test_the_sweep_filters_on_the_tags_the_vpc_cni_writes():
+    """Upstream's tag keys (aws/amazon-vpc-cni-k8s pkg/awsutils/awsutils.go, vendored) are the ones the
+    sweep filters on, and the EKS add-on's configuration schema for vpc-cni (vendored) has no
+    CLUSTER_NAME, so the node tag is the one the sweep can count on."""
+    import json
+
+    from model.teardown import FIND
+
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "vpc-cni"
+    upstream = json.loads((fixtures / "awsutils-tags.json").read_text())
+    assert f"tag:{upstream['eniClusterTagKey']},Values=$CLUSTER" in FIND
+    assert f"tag-key,Values={upstream['eniNodeTagKey']}" in FIND
+    assert f"Key=='{upstream['eniNodeTagKey']}'" in FIND and f"Key=='{upstream['eniClusterTagKey']}'" in FIND
+    schema = json.loads(json.loads((fixtures / "addon-configuration-v1.15.1-eksbuild.1.json").read_text())
+                        ["configurationSchema"])
+    env = schema["definitions"]["Env"]
+    assert env["additionalProperties"] is False and upstream["clusterNameEnvVar"] not in env["properties"]
+    assert "CLUSTER_ENDPOINT" in env["properties"]  # the schema is the real one: it lists its neighbours

@@ -18,7 +18,9 @@ Tags and names, as their controllers set them:
   ``CSIVolumeName``, ``kubernetes.io/created-for/pvc/*`` and ``Cluster=<name>``
   (the add-on's ``extraVolumeTags``, constructs/addons.py);
 - VPC CNI: an ``available`` interface in a private subnet with the cluster security group, tagged
-  ``cluster.k8s.amazonaws.com/name=<name>`` and ``node.k8s.amazonaws.com/instance_id``.
+  ``cluster.k8s.amazonaws.com/name=<name>`` and ``node.k8s.amazonaws.com/instance_id``; and one with
+  only ``node.k8s.amazonaws.com/instance_id`` (and ``eks:eni:owner=amazon-vpc-cni``), as a CNI without
+  ``CLUSTER_NAME`` tags them, for a terminated node of the cluster (tagged ``kubernetes.io/cluster/<name>=owned``).
 
 Look-alikes of cluster ``other-cluster`` in the default VPC: a classic ELB and its ``k8s-elb-*``
 group (the ELB also carries ``kubernetes.io/cluster/<name>=shared``: shared is not owned), a
@@ -125,6 +127,19 @@ def create_leftovers(emu: Emulator, cluster: str) -> Leftovers:
             "cluster.k8s.amazonaws.com/name": cluster, "node.k8s.amazonaws.com/instance_id": "i-0a1b2c3d4e5f60718"})}],
     )["NetworkInterface"]["NetworkInterfaceId"]
     out.add(out.swept, "network_interfaces", eni)
+    # ... and one without the cluster tag (a CNI without CLUSTER_NAME writes none), made for one of this
+    # cluster's nodes, terminated since (EC2 lists it about an hour after)
+    node = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="m6i.large",
+                             SubnetId=private[0], TagSpecifications=[{"ResourceType": "instance", "Tags": _tags({
+                                 f"kubernetes.io/cluster/{cluster}": "owned", "karpenter.sh/nodepool": "stateless"})}],
+                             )["Instances"][0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[node])
+    untagged = ec2.create_network_interface(
+        SubnetId=private[0], Groups=[cluster_sg], Description=f"aws-K8S-{node}",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": _tags({
+            "node.k8s.amazonaws.com/instance_id": node, "eks:eni:owner": "amazon-vpc-cni"})}],
+    )["NetworkInterface"]["NetworkInterfaceId"]
+    out.add(out.swept, "network_interfaces", untagged)
 
     # ---- look-alikes of another cluster, in the default VPC
     default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]

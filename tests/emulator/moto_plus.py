@@ -744,6 +744,11 @@ def _addons(cluster: Any) -> dict[str, Addon]:
     return _kept(cluster, "addons")
 
 
+def _addon_minor(version: str) -> int:
+    """``v1.22.4-eksbuild.3`` -> 22."""
+    return int(version.lstrip("v").split(".")[1])
+
+
 def addons() -> None:
     """Gap: moto 5.2.5 implements none of EKS's add-on API (no routes, no handlers):
     ``aws_eks_addon`` and ``data.aws_eks_addon_version`` fail. This patch adds Create/Describe/
@@ -755,7 +760,9 @@ def addons() -> None:
     (InvalidParameterException); a duplicate is ResourceInUseException, unless it repeats the
     create's ``clientRequestToken`` (EKS is idempotent on it: an SDK retry of a create whose answer
     was lost gets the add-on, as Terraform's parallel creates showed); UpdateAddon is an
-    ``AddonUpdate`` recorded ``Successful`` for DescribeUpdate ``?addonName=``."""
+    ``AddonUpdate`` recorded ``Successful`` for DescribeUpdate ``?addonName=``; an UpdateAddon that
+    moves vpc-cni by more than one minor version is refused as EKS refuses it ("Updating VPC-CNI can
+    only go up or down 1 minor version at a time", terraform-aws-eks#2749)."""
     _, responses, urls = _eks()
     from moto.core.responses import ActionResult
     from moto.eks.utils import validate_role_arn
@@ -820,6 +827,8 @@ def addons() -> None:
         cluster, found = addon(self)
         role_arn, configuration = self._get_param("serviceAccountRoleArn"), self._get_param("configurationValues")
         version = check(cluster, found.name, self._get_param("addonVersion") or found.version, role_arn, configuration)
+        if found.name == "vpc-cni" and abs(_addon_minor(version) - _addon_minor(found.version)) > 1:
+            raise _invalid("Updating VPC-CNI can only go up or down 1 minor version at a time")
         params = []
         if version != found.version:
             params.append({"type": "AddonVersion", "value": version})
