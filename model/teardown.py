@@ -53,7 +53,7 @@ leaked_interfaces() {
     --query "NetworkInterfaces[?Status=='available'].NetworkInterfaceId"
   untagged=$(aws --region "$REGION" --output text ec2 describe-network-interfaces \
     --filters "Name=vpc-id,Values=$VPC" "Name=tag-key,Values=node.k8s.amazonaws.com/instance_id" \
-    --query "NetworkInterfaces[?Status=='available' && !(Tags[?Key=='cluster.k8s.amazonaws.com/name'])].[NetworkInterfaceId, Tags[?Key=='node.k8s.amazonaws.com/instance_id'] | [0].Value]")
+    --query "NetworkInterfaces[?Status=='available' && !(TagSet[?Key=='cluster.k8s.amazonaws.com/name'])].[NetworkInterfaceId, TagSet[?Key=='node.k8s.amazonaws.com/instance_id'] | [0].Value]")
   nodes=$(printf '%s\n' "$untagged" | awk 'NF == 2 { print $2 }' | sort -u | paste -sd, -)
   [ -n "$nodes" ] || return 0
   ours=" $(aws_text ec2 describe-instances --filters "Name=instance-id,Values=$nodes" \

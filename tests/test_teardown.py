@@ -271,7 +271,10 @@ def test_the_sweep_filters_on_the_tags_the_vpc_cni_writes():
     upstream = json.loads((fixtures / "awsutils-tags.json").read_text())
     assert f"tag:{upstream['eniClusterTagKey']},Values=$CLUSTER" in FIND
     assert f"tag-key,Values={upstream['eniNodeTagKey']}" in FIND
-    assert f"Key=='{upstream['eniNodeTagKey']}'" in FIND and f"Key=='{upstream['eniClusterTagKey']}'" in FIND
+    # EC2 answers an interface's tags as TagSet (not Tags): a query on Tags matches nothing
+    assert f"TagSet[?Key=='{upstream['eniNodeTagKey']}']" in FIND
+    assert f"TagSet[?Key=='{upstream['eniClusterTagKey']}']" in FIND
+    assert f"(Tags[?Key=='{upstream['eniClusterTagKey']}']" not in FIND and f" Tags[?Key=='{upstream['eniNodeTagKey']}']" not in FIND
     schema = json.loads(json.loads((fixtures / "addon-configuration-v1.15.1-eksbuild.1.json").read_text())
                         ["configurationSchema"])
     env = schema["definitions"]["Env"]
