@@ -128,9 +128,13 @@ def create_leftovers(emu: Emulator, cluster: str) -> Leftovers:
     )["NetworkInterface"]["NetworkInterfaceId"]
     out.add(out.swept, "network_interfaces", eni)
     # ... and one without the cluster tag (a CNI without CLUSTER_NAME writes none), made for one of this
-    # cluster's nodes, terminated since (EC2 lists it about an hour after)
+    # cluster's nodes, terminated since (EC2 lists it about an hour after). The node runs in the default
+    # VPC: moto keeps a terminated instance's primary interface (AWS deletes it), which would hold the
+    # subnet; the sweep looks the node up by its tags only.
+    default_subnet_id = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0][
+        "SubnetId"]
     node = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="m6i.large",
-                             SubnetId=private[0], TagSpecifications=[{"ResourceType": "instance", "Tags": _tags({
+                             SubnetId=default_subnet_id, TagSpecifications=[{"ResourceType": "instance", "Tags": _tags({
                                  f"kubernetes.io/cluster/{cluster}": "owned", "karpenter.sh/nodepool": "stateless"})}],
                              )["Instances"][0]["InstanceId"]
     ec2.terminate_instances(InstanceIds=[node])
