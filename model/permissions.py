@@ -134,6 +134,14 @@ RESOURCES: dict[str, tuple[Grant, ...]] = {
                       # authorized on the alias and on the key (an alias has no tags: no tag condition)
                       *grants("kms_aliases_and_keys", create=["kms:CreateAlias"], update=["kms:UpdateAlias"],
                               delete=["kms:DeleteAlias"])),
+    # state-bootstrap: the kept-logs key's parameter (stacks/state_bucket.py)
+    "aws_ssm_parameter": (*grants("any", read=["ssm:DescribeParameters"]),
+                          *grants("parameters", read=["ssm:GetParameter", "ssm:GetParameters",
+                                                      "ssm:ListTagsForResource"],
+                                  create=["ssm:PutParameter", "ssm:AddTagsToResource"],
+                                  update=["ssm:PutParameter", "ssm:AddTagsToResource",
+                                          "ssm:RemoveTagsFromResource"],
+                                  delete=["ssm:DeleteParameter"])),
     "aws_cloudwatch_log_group": (*grants("any", read=["logs:DescribeLogGroups"]),
                                  *grants("log_groups", read=["logs:ListTagsForResource", "logs:ListTagsLogGroup"],
                                          create=["logs:CreateLogGroup", "logs:PutRetentionPolicy",
@@ -321,6 +329,11 @@ DATA: dict[str, tuple[Grant, ...]] = {
     # the preflight's quotas (constructs/preflight.py); a quota never raised has only its default
     "aws_servicequotas_service_quota": grants("any", read=["servicequotas:GetServiceQuota",
                                                            "servicequotas:GetAWSDefaultServiceQuota"]),
+    # the account's kept-logs key, published by state-bootstrap (constructs/cluster.py); a String
+    "aws_ssm_parameters_by_path": grants("parameter_paths", read=["ssm:GetParametersByPath"]),
+    # the running vpc-cni, where the cluster and its controller node group run (constructs/addons.py)
+    "aws_eks_node_groups": grants("eks", read=["eks:ListNodegroups"]),
+    "aws_eks_addon": grants("eks", read=["eks:DescribeAddon"]),
 }
 
 # ----------------------------------------------------------------------------- destroy-time scripts
@@ -340,7 +353,9 @@ SCRIPTS: dict[str, tuple[Grant, ...]] = {
                                               "elasticloadbalancing:DescribeTags",
                                               "elasticloadbalancing:DescribeTargetGroups",
                                               "ec2:DescribeSecurityGroups", "ec2:DescribeSecurityGroupRules",
-                                              "ec2:DescribeNetworkInterfaces", "ec2:DescribeVolumes"]),
+                                              "ec2:DescribeNetworkInterfaces", "ec2:DescribeVolumes",
+                                              # the nodes of untagged CNI interfaces (model/teardown.py)
+                                              "ec2:DescribeInstances"]),
                        *grants("region", delete=["elasticloadbalancing:DeleteLoadBalancer",
                                                  "elasticloadbalancing:DeleteTargetGroup",
                                                  "ec2:DeleteNetworkInterface", "ec2:RevokeSecurityGroupIngress",
@@ -449,6 +464,10 @@ SCOPES: dict[str, Callable[[Mapping, Target], list[str]]] = {
     "buckets": lambda doc, t: [f"arn:{t.partition}:s3:::{n}" for n in _names(doc, "aws_s3_bucket", "bucket")],
     "state_bucket": lambda doc, t: [f"arn:{t.partition}:s3:::{_backend(doc)[1].get('bucket', '*')}"],
     "state_objects": _state_objects,
+    "parameters": lambda doc, t: [t.arn("ssm", f"parameter{n}") for n in _names(doc, "aws_ssm_parameter")],
+    # GetParametersByPath authorizes on the path: arn:...:parameter/<path>
+    "parameter_paths": lambda doc, t: [t.arn("ssm", f"parameter{p}")
+                                       for p in _names(doc, "aws_ssm_parameters_by_path", "path", block="data")],
 }
 
 
