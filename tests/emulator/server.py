@@ -227,14 +227,17 @@ def start(log_dir: Path, *, patched: bool = True) -> Emulator:
     return emu
 
 
-def bootstrapped(emu: Emulator) -> Emulator:
+def bootstrapped(emu: Emulator, kept_logs: bool = True) -> Emulator:
     """What the once-per-account state-bootstrap stack leaves in an account that every environment's
     plan wants (stacks/state_bucket.py): the Spot service-linked role, and in the emulator's region
     the kept-logs KMS key with its alias and the SSM parameter that names it (the environments'
-    control-plane log groups are encrypted with it)."""
+    control-plane log groups are encrypted with it; ``kept_logs=False`` leaves those to a test that
+    applies the bootstrap stack itself)."""
     from model.names import KEPT_LOGS_KEY_ALIAS, KEPT_LOGS_PARAMETER
 
     emu.client("iam").create_service_linked_role(AWSServiceName="spot.amazonaws.com")
+    if not kept_logs:
+        return emu
     kms = emu.client("kms")
     key = kms.create_key(Description="Control-plane log groups of the platform's environments, kept after a destroy")
     kms.create_alias(AliasName=KEPT_LOGS_KEY_ALIAS, TargetKeyId=key["KeyMetadata"]["KeyId"])
