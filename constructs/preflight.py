@@ -174,7 +174,7 @@ class Preflight(Construct):
         # group would not fit (DESIGN fact 26: the quota counts the stack's own nodes)
         node_type = cluster_config.node_instance_type
         cls = knowledge.vcpu_class(knowledge.category(node_type.split(".")[0]))
-        reserve = knowledge.controller_reservation(cluster_config.node_desired_size, len(network.zones),
+        reserve = knowledge.controller_reservation(cluster_config.node_desired_size, len(set(network.zones)),
                                                    CONTROLLER_MAX_UNAVAILABLE)
         reserved: dict[str, str] = {}  # quota code -> HCL: the vCPUs the controller nodes may take of it
         pool_needs = [need for pool_name, pool in karpenter_config.nodepools.items()
@@ -193,7 +193,7 @@ class Preflight(Construct):
             def fix(cpus: str) -> str:
                 return QUOTA_FIX.format(code=cls.on_demand, region=region,
                                         value=f"${{{reserve.total} * {cpus} + {largest_pool}}}")
-            surge_words = (f"the {reserve.surge} EKS adds while it updates the group (twice its {len(network.zones)} "
+            surge_words = (f"the {reserve.surge} EKS adds while it updates the group (twice its {len(set(network.zones))} "
                            "zones: every karpenter.ami_alias or cluster.version change)")
             def roll_words(cpus: str) -> str:
                 roll = f"{reserve.to_roll} * {cpus}"
